@@ -1,0 +1,126 @@
+import { execa, type ResultPromise } from 'execa';
+import type { Remediation } from '../../config/schema.ts';
+import type { Logger } from '../../log.ts';
+import type { Action, ActionHooks, ActionOutcome, RestartContext } from './types.ts';
+
+type ProcessConfig = Extract<Remediation, { action: 'process' }>;
+
+export interface ProcessActionOptions {
+  target: string;
+  config: ProcessConfig;
+  logger: Logger;
+  hooks: ActionHooks;
+  /** Where the server's output goes; tests silence it. */
+  stdio?: 'inherit' | 'ignore';
+}
+
+// With restart_on_exit, wait this long before starting again so a crash loop does not spin.
+const respawnDelayMs = 1000;
+
+/**
+ * The remediator starts the model server itself and owns it: the server (not a shell) leads its own
+ * process group, so a restart signals exactly that group (SIGTERM, SIGKILL after the grace period)
+ * and nothing else on the machine, unlike `pkill -f python`.
+ */
+export class ProcessAction implements Action {
+  readonly kind = 'process';
+  readonly #o: ProcessActionOptions;
+  #child: ResultPromise | undefined;
+  /** The last server's group: members it left behind outlive a crashed leader (vLLM's engine core). */
+  #lastGroup: number | undefined;
+  #exited: Promise<void> = Promise.resolve();
+  #expectingExit = false;
+  #stopped = false;
+  #respawn: NodeJS.Timeout | undefined;
+
+  constructor(options: ProcessActionOptions) {
+    this.#o = options;
+  }
+
+  pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  async start(): Promise<void> {
+    this.#stopped = false;
+    this.#spawn();
+  }
+
+  async restart(context: RestartContext): Promise<ActionOutcome> {
+    const old = this.pid();
+    await this.#terminate();
+    this.#spawn();
+    const pid = this.pid();
+    if (pid === undefined) return { ok: false, message: `could not start ${this.#o.config.command[0]}` };
+    this.#o.logger.info({ target: this.#o.target, alertname: context.alertname, old_pid: old, pid }, 'model server restarted');
+    return { ok: true, message: `restarted: pid ${old ?? 'none'} -> ${pid}` };
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#respawn);
+    await this.#terminate();
+  }
+
+  #spawn(): void {
+    const [file, ...args] = this.#o.config.command as [string, ...string[]];
+    const child = execa(file, args, {
+      detached: true, // setsid: the server is its own process-group leader
+      cleanup: false,
+      reject: false,
+      stdin: 'ignore',
+      stdout: this.#o.stdio ?? 'inherit',
+      stderr: this.#o.stdio ?? 'inherit',
+      env: this.#o.config.env,
+      ...(this.#o.config.cwd ? { cwd: this.#o.config.cwd } : {}),
+    });
+    this.#child = child;
+    this.#lastGroup = child.pid;
+    this.#expectingExit = false;
+    this.#o.hooks.running(child.pid);
+    if (child.pid !== undefined) this.#o.logger.info({ target: this.#o.target, pid: child.pid, command: this.#o.config.command }, 'model server started');
+    this.#exited = child.then((result) => {
+      if (this.#child !== child) return;
+      this.#child = undefined;
+      this.#o.hooks.running(undefined);
+      if (this.#expectingExit) return;
+      const detail = { code: result.exitCode ?? null, signal: result.signal ?? null };
+      if (result.failed && result.exitCode === undefined && result.signal === undefined) {
+        this.#o.logger.error({ target: this.#o.target, err: result.message }, 'model server could not start');
+      } else {
+        this.#o.logger.warn({ target: this.#o.target, pid: child.pid, ...detail }, 'model server exited unexpectedly');
+      }
+      this.#o.hooks.unexpectedExit(detail);
+      // By default Prometheus stays the one place that decides: the restart waits for the alert.
+      if (this.#o.config.restart_on_exit && !this.#stopped) this.#respawn = setTimeout(() => this.#spawn(), respawnDelayMs);
+    });
+  }
+
+  /** SIGTERM to the whole group, SIGKILL after the grace period; resolves when the leader is gone. */
+  async #terminate(): Promise<void> {
+    clearTimeout(this.#respawn);
+    const child = this.#child;
+    if (!child?.pid) {
+      if (this.#lastGroup !== undefined) signalGroup(this.#lastGroup, 'SIGKILL');
+      return;
+    }
+    this.#expectingExit = true;
+    signalGroup(child.pid, 'SIGTERM');
+    const graceful = await Promise.race([
+      this.#exited.then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), this.#o.config.grace_period).unref()),
+    ]);
+    // Children the server left behind (an engine subprocess, say) go with the group either way.
+    signalGroup(child.pid, 'SIGKILL');
+    if (!graceful) this.#o.logger.warn({ target: this.#o.target, pid: child.pid }, 'model server ignored SIGTERM; sent SIGKILL');
+    await this.#exited;
+  }
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}

@@ -1,0 +1,90 @@
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa, type ResultPromise } from 'execa';
+import { parse, stringify } from 'yaml';
+import type { Logger } from '../log.ts';
+
+/** The shipped Prometheus and Alertmanager configs: the stack runs these very files, rewired to its ports. */
+export const shippedDir = fileURLToPath(new URL('../../prometheus/', import.meta.url));
+
+export interface Wiring {
+  exporter: string; // host:port
+  remediator: string;
+  alertmanager: string;
+  tokenFile: string;
+  /** Scrape and rule evaluation interval, short so the demo reacts in seconds. */
+  interval: string;
+}
+
+type Yaml = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** prometheus.yml with the stack's addresses and intervals; rules copied beside it. */
+export async function writePrometheusConfig(dir: string, w: Wiring): Promise<string> {
+  const config = parse(await readFile(join(shippedDir, 'prometheus.yml'), 'utf8')) as Yaml;
+  config.global = { ...config.global, scrape_interval: w.interval, evaluation_interval: w.interval };
+  const jobs: Record<string, string> = { 'qwen-sentinel-exporter': w.exporter, 'qwen-sentinel-remediator': w.remediator };
+  for (const job of config.scrape_configs as Yaml[]) {
+    const address = jobs[job.job_name];
+    if (address) job.static_configs = [{ targets: [address] }];
+  }
+  config.alerting.alertmanagers[0].static_configs = [{ targets: [w.alertmanager] }];
+  // Rule files are relative to the shipped config; copy them and point at the copies.
+  const ruleFiles: string[] = [];
+  for (const rel of config.rule_files as string[]) {
+    const dest = join(dir, rel);
+    await mkdir(dirname(dest), { recursive: true });
+    await copyFile(join(shippedDir, rel), dest);
+    ruleFiles.push(dest);
+  }
+  config.rule_files = ruleFiles;
+  const file = join(dir, 'prometheus.yml');
+  await writeFile(file, stringify(config));
+  return file;
+}
+
+/** alertmanager.yml with the remediator's webhook URL and the stack's token file. */
+export async function writeAlertmanagerConfig(dir: string, w: Wiring): Promise<string> {
+  const config = parse(await readFile(join(shippedDir, 'alertmanager.yml'), 'utf8')) as Yaml;
+  const receiver = (config.receivers as Yaml[]).find((r) => r.name === 'qwen-sentinel-remediator');
+  if (!receiver) throw new Error(`${shippedDir}alertmanager.yml has no receiver named qwen-sentinel-remediator`);
+  const hook = receiver.webhook_configs[0];
+  hook.url = `http://${w.remediator}/webhook`;
+  hook.http_config.authorization.credentials_file = w.tokenFile;
+  const file = join(dir, 'alertmanager.yml');
+  await writeFile(file, stringify(config));
+  return file;
+}
+
+export interface ExternalProcess {
+  name: string;
+  pid: number | undefined;
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+/** Starts a Prometheus-ecosystem binary as our child, its output in a log file; stop() ends it by pid. */
+export function startExternal(name: string, file: string, args: string[], dir: string, logger: Logger): ExternalProcess {
+  const logFile = join(dir, `${name}.log`);
+  const output = { file: logFile, append: true } as const;
+  const child: ResultPromise = execa(file, args, { reject: false, stdin: 'ignore', stdout: output, stderr: output });
+  let exited = false;
+  let stopping = false;
+  const done = child.then((result) => {
+    exited = true;
+    if (!stopping) logger.error({ name, code: result.exitCode, signal: result.signal, log: logFile }, `${name} exited`);
+  });
+  return {
+    name,
+    pid: child.pid,
+    logFile,
+    stop: async () => {
+      stopping = true;
+      if (exited || child.pid === undefined) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await done;
+      clearTimeout(timer);
+    },
+  };
+}

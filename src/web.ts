@@ -1,0 +1,63 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Express } from 'express';
+import type { Registry } from 'prom-client';
+import type { ListenAddress } from './flags.ts';
+
+export interface OpsRoutes {
+  registry: Registry;
+  /** Ready means: able to do the job (config loaded, first probe round done, ...). */
+  isReady: () => boolean;
+  /** Links for the landing page. */
+  title: string;
+  links?: Record<string, string>;
+}
+
+/** An Express app with the routes every Prometheus component has: /metrics, /-/healthy, /-/ready, a landing page. */
+export function createOpsApp(ops: OpsRoutes): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/metrics', async (_req, res) => {
+    res.type(ops.registry.contentType).send(await ops.registry.metrics());
+  });
+  app.get('/-/healthy', (_req, res) => {
+    res.type('text/plain').send('Healthy.\n');
+  });
+  app.get('/-/ready', (_req, res) => {
+    if (ops.isReady()) res.type('text/plain').send('Ready.\n');
+    else res.status(503).type('text/plain').send('Not ready.\n');
+  });
+  app.get('/', (_req, res) => {
+    const links = { Metrics: '/metrics', ...ops.links };
+    const items = Object.entries(links).map(([text, href]) => `<li><a href="${href}">${text}</a></li>`).join('');
+    res.type('html').send(`<!doctype html><title>${ops.title}</title><h1>${ops.title}</h1><ul>${items}</ul>`);
+  });
+  return app;
+}
+
+export interface Listening {
+  server: Server;
+  /** http://HOST:PORT with the port actually bound (port 0 picks one). */
+  url: string;
+  close(): Promise<void>;
+}
+
+export function listen(app: Express, address: ListenAddress): Promise<Listening> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(address.port, address.host);
+    server.once('error', reject);
+    server.once('listening', () => {
+      const { port } = server.address() as AddressInfo;
+      const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+      resolve({
+        server,
+        url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}

@@ -1,0 +1,96 @@
+// The whole loop on the real binaries: model server fails -> exporter metric -> Prometheus rule ->
+// Alertmanager -> remediator webhook -> restart -> healthy, with exactly one restart per fault.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { requireBinary } from '../helpers/require-binary.ts';
+import { eventually, startStack, type StackChild } from '../helpers/stack-child.ts';
+
+const binaries = [requireBinary('prometheus'), requireBinary('prometheus-alertmanager')];
+const skip = binaries.includes(undefined) && 'Prometheus or Alertmanager missing (see the warning above)';
+
+// The simulator "loads" longer than the probe timeout after every restart (as vLLM does), so the
+// test also proves a server that is still loading is not restarted a second time.
+const probeInterval = '2s';
+const startupDelay = '5s';
+
+interface TargetView { pid: number | null; restarts: number; unexpected_exits: number; last_action: { alertname: string; outcome: string } | null }
+
+let stack: StackChild;
+const targetState = async (): Promise<TargetView> => {
+  const body = (await (await fetch(`${stack.urls.remediator}/api/v1/targets`)).json()) as { targets: TargetView[] };
+  return body.targets[0]!;
+};
+const serverUp = async (): Promise<boolean> => /^llm_server_up\{[^}]*\} 1$/m.test(await (await fetch(`${stack.urls.exporter}/metrics`)).text());
+const simUrl = () => stack.urls['model server (simulator)']!.replace(/\/v1$/, '');
+
+/** Waits until the remediator recorded `restarts` and the exporter sees the server up again. */
+async function healedAfter(restarts: number, withinMs: number): Promise<TargetView> {
+  return eventually(`restart #${restarts} and llm_server_up 1`, withinMs, async () => {
+    const state = await targetState();
+    assert.ok(state.restarts <= restarts, `too many restarts: ${state.restarts}`);
+    return state.restarts === restarts && (await serverUp()) ? state : undefined;
+  });
+}
+
+/** Over a few more probe rounds, no further restart happens (the loading server is left alone). */
+async function staysAt(restarts: number): Promise<void> {
+  await sleep(10_000);
+  assert.equal((await targetState()).restarts, restarts);
+  assert.ok(await serverUp());
+}
+
+before(async () => {
+  if (skip) return;
+  const any = '127.0.0.1:0';
+  stack = await startStack([
+    `--sim.listen-address=${any}`, `--exporter.listen-address=${any}`, `--remediator.listen-address=${any}`,
+    `--prometheus.listen-address=${any}`, `--alertmanager.listen-address=${any}`,
+    `--probe.interval=${probeInterval}`, `--sim.startup-delay=${startupDelay}`, '--cooldown=30s', '--log.level=warn',
+  ]);
+  for (const name of ['model server (simulator)', 'exporter', 'remediator', 'prometheus', 'alertmanager']) assert.ok(stack.urls[name], `${name} URL printed`);
+  await eventually('the first healthy round', 30_000, async () => ((await serverUp()) ? true : undefined));
+  await eventually('Prometheus and Alertmanager ready', 30_000, async () => {
+    const ready = await Promise.all([fetch(`${stack.urls.prometheus}/-/ready`), fetch(`${stack.urls.alertmanager}/-/ready`)]);
+    return ready.every((r) => r.ok) ? true : undefined;
+  });
+  await eventually('Prometheus scraping the exporter', 30_000, async () => {
+    const q = await (await fetch(`${stack.urls.prometheus}/api/v1/query?query=llm_server_up`)).json() as { data: { result: unknown[] } };
+    return q.data.result.length > 0 ? true : undefined;
+  });
+});
+
+after(async () => {
+  if (!stack) return;
+  const pid = (await targetState().catch(() => undefined))?.pid;
+  const code = await stack.stop();
+  if (code !== 0) process.stderr.write(stack.output());
+  assert.equal(code, 0, 'the stack exits 0 on SIGTERM');
+  if (pid) assert.throws(() => process.kill(pid, 0), 'the stack stopped the model server it started');
+});
+
+test('a crashed server (SIGKILL) is restarted once and reported up again', { skip, timeout: 120_000 }, async () => {
+  const before = await targetState();
+  assert.equal(before.restarts, 0);
+  const started = Date.now();
+  process.kill(before.pid!, 'SIGKILL');
+  const state = await healedAfter(1, 100_000);
+  console.log(`# crash (SIGKILL): fault -> healthy in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  assert.notEqual(state.pid, before.pid);
+  assert.deepEqual(state.last_action && { alertname: state.last_action.alertname, outcome: state.last_action.outcome }, { alertname: 'LLMServerDown', outcome: 'success' });
+  assert.equal(state.unexpected_exits, 1);
+  await staysAt(1);
+});
+
+test('a hung server (listing answers 200, no tokens) is restarted once and reported up again', { skip, timeout: 180_000 }, async () => {
+  const before = await targetState();
+  const set = await fetch(`${simUrl()}/sim/fault`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"fault":"hang-generation"}' });
+  assert.equal(set.status, 200);
+  const started = Date.now();
+  assert.equal((await fetch(`${simUrl()}/v1/models`)).status, 200, 'the listing still answers');
+  const state = await healedAfter(before.restarts + 1, 160_000);
+  console.log(`# hang (hang-generation): fault -> healthy in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  assert.notEqual(state.pid, before.pid);
+  assert.equal(state.last_action?.alertname, 'LLMServerHung');
+  await staysAt(before.restarts + 1);
+});

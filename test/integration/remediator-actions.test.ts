@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseConfig } from '../../src/config/load.ts';
+import { silentLogger } from '../../src/log.ts';
+import { CommandAction } from '../../src/remediator/actions/command.ts';
+import { ProcessAction } from '../../src/remediator/actions/process.ts';
+import type { Remediation } from '../../src/config/schema.ts';
+
+const dir = await mkdtemp(join(tmpdir(), 'qs-actions-'));
+const cleanups: Array<() => Promise<void> | void> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function remediation(r: Record<string, unknown>): Remediation {
+  return parseConfig({ targets: [{ url: 'http://127.0.0.1:1/v1', remediation: r }] }).targets[0]!.remediation!;
+}
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const processGroup = async (pid: number) => Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[2]);
+async function waitFor(check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+// A fake model server: spawns a grandchild (like vLLM's engine core) and records both pids.
+const serverScript = (name: string, ignoreTerm = false) => `
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const g = spawn('sleep', ['300'], { stdio: 'ignore' });
+${ignoreTerm ? "process.on('SIGTERM', () => {});" : ''}
+fs.writeFileSync(${JSON.stringify(join(dir, name))}, JSON.stringify({ pid: process.pid, grandchild: g.pid }));
+setInterval(() => {}, 1000);`;
+
+function processAction(script: string, extra: Record<string, unknown> = {}) {
+  const events = { exits: 0, running: [] as Array<number | undefined> };
+  const action = new ProcessAction({
+    target: 't',
+    logger: silentLogger,
+    stdio: 'ignore',
+    config: remediation({ action: 'process', command: [process.execPath, '-e', script], grace_period: '500ms', ...extra }) as Extract<Remediation, { action: 'process' }>,
+    hooks: { running: (pid) => events.running.push(pid), unexpectedExit: () => (events.exits += 1) },
+  });
+  cleanups.push(() => action.stop());
+  return { action, events };
+}
+const pidsIn = async (name: string) => {
+  await waitFor(() => existsSync(join(dir, name)));
+  return JSON.parse(await readFile(join(dir, name), 'utf8')) as { pid: number; grandchild: number };
+};
+
+test('process: the server leads its own process group, and a restart replaces the whole group only', async () => {
+  const bystander = spawn('sleep', ['300'], { stdio: 'ignore' });
+  cleanups.push(() => void bystander.kill('SIGKILL'));
+  const { action } = processAction(serverScript('a.json'));
+  await action.start();
+  const first = await pidsIn('a.json');
+  assert.equal(action.pid(), first.pid);
+  assert.equal(await processGroup(first.pid), first.pid, 'the server itself is the group leader, not a wrapper');
+  assert.equal(await processGroup(first.grandchild), first.pid);
+  await rm(join(dir, 'a.json'));
+
+  const outcome = await action.restart({ alertname: 'LLMServerHung', fingerprint: 'f' });
+  assert.equal(outcome.ok, true);
+  const second = await pidsIn('a.json');
+  assert.notEqual(second.pid, first.pid);
+  await waitFor(() => !alive(first.pid) && !alive(first.grandchild));
+  assert.ok(alive(second.pid));
+  assert.ok(alive(bystander.pid!), 'a process the remediator did not start is left alone');
+});
+
+test('process: SIGKILL follows when the server ignores SIGTERM for the grace period', async () => {
+  const { action } = processAction(serverScript('b.json', true));
+  await action.start();
+  const first = await pidsIn('b.json');
+  const started = Date.now();
+  await action.restart({ alertname: 'x', fingerprint: 'f' });
+  assert.ok(Date.now() - started >= 450, 'waited for the grace period');
+  assert.equal(alive(first.pid), false);
+  assert.equal(alive(first.grandchild), false);
+});
+
+test('process: an unexpected exit is counted and, by default, not restarted', async () => {
+  const { action, events } = processAction('setTimeout(() => process.exit(3), 100)');
+  await action.start();
+  await waitFor(() => events.exits === 1);
+  await sleep(1500);
+  assert.equal(action.pid(), undefined);
+  assert.equal(events.exits, 1);
+  const outcome = await action.restart({ alertname: 'LLMServerDown', fingerprint: 'f' });
+  assert.equal(outcome.ok, true);
+  assert.ok(action.pid());
+});
+
+test('process: restart_on_exit restarts at once, supervisor-style', async () => {
+  const { action, events } = processAction('setTimeout(() => process.exit(3), 100)', { restart_on_exit: true });
+  await action.start();
+  await waitFor(() => events.exits >= 2, 8000);
+  await action.stop();
+  assert.equal(action.pid(), undefined);
+});
+
+test('process: a program that does not exist fails the restart', async () => {
+  const events = { exits: 0 };
+  const action = new ProcessAction({
+    target: 't', logger: silentLogger, stdio: 'ignore',
+    config: remediation({ action: 'process', command: [join(dir, 'no-such-server')] }) as Extract<Remediation, { action: 'process' }>,
+    hooks: { running: () => {}, unexpectedExit: () => (events.exits += 1) },
+  });
+  const outcome = await action.restart({ alertname: 'x', fingerprint: 'f' });
+  assert.equal(outcome.ok, false);
+});
+
+function commandAction(command: string[], extra: Record<string, unknown> = {}) {
+  return new CommandAction({ target: 'qwen3', logger: silentLogger, config: remediation({ action: 'command', command, ...extra }) as Extract<Remediation, { action: 'command' }> });
+}
+
+test('command: runs the argv without a shell, alert details only in fixed env vars', async () => {
+  const out = join(dir, 'cmd.json');
+  const pwned = join(dir, 'pwned');
+  const script = 'require("fs").writeFileSync(process.argv[1], JSON.stringify({ argv: process.argv.slice(2), target: process.env.QWEN_SENTINEL_TARGET, alert: process.env.QWEN_SENTINEL_ALERTNAME }))';
+  const outcome = await commandAction([process.execPath, '-e', script, out, `$(touch ${pwned})`, '; touch ' + pwned]).restart({ alertname: 'LLMServerHung', fingerprint: 'f' });
+  assert.deepEqual(outcome, { ok: true, message: 'exit 0' });
+  assert.deepEqual(JSON.parse(await readFile(out, 'utf8')), { argv: [`$(touch ${pwned})`, `; touch ${pwned}`], target: 'qwen3', alert: 'LLMServerHung' });
+  assert.equal(existsSync(pwned), false);
+});
+
+test('command: a non-zero exit and a timeout are failures', async () => {
+  const failed = await commandAction([process.execPath, '-e', 'process.exit(4)']).restart({ alertname: 'x', fingerprint: 'f' });
+  assert.equal(failed.ok, false);
+  assert.match(failed.message, /exit code 4/);
+  const slow = await commandAction([process.execPath, '-e', 'setTimeout(() => {}, 60000)'], { timeout: '300ms' }).restart({ alertname: 'x', fingerprint: 'f' });
+  assert.equal(slow.ok, false);
+  assert.match(slow.message, /timed out after 300 ms/);
+});

@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { formatDuration, parseDuration } from '../../src/duration.ts';
+
+test('parses Prometheus durations into milliseconds', () => {
+  const cases: Array<[string, number | undefined]> = [
+    ['15s', 15_000],
+    ['250ms', 250],
+    ['1m30s', 90_000],
+    ['1h30m', 5_400_000],
+    ['1m500ms', 60_500],
+    ['2d', 172_800_000],
+    ['0', 0],
+    ['', undefined],
+    ['5', undefined],
+    ['1s1m', undefined],
+    ['-5s', undefined],
+    ['1.5s', undefined],
+    ['10 s', undefined],
+  ];
+  for (const [text, ms] of cases) assert.equal(parseDuration(text), ms, text);
+});
+
+test('formats milliseconds back into a duration that parses to the same value', () => {
+  for (const ms of [0, 250, 15_000, 90_500, 3_600_000]) assert.equal(parseDuration(formatDuration(ms)), ms);
+  assert.equal(formatDuration(90_500), '1m30s500ms');
+});
