@@ -1,6 +1,7 @@
 // `qwen-sentinel sim`: flags, validation and process lifecycle around startSim.
 import { formatFlags, parseDurationFlag, parseFlags, parseListenAddress, UsageError, type FlagSpecs } from '../flags.ts';
-import { createLogger, logLevels, type LogLevel } from '../log.ts';
+import { onShutdownSignal } from '../lifecycle.ts';
+import { createLogger, logLevels, parseLogLevel } from '../log.ts';
 import { isSimFault, simFaultHelp, simFaults } from './faults.ts';
 import { startSim } from './server.ts';
 
@@ -36,8 +37,6 @@ export function parseSimArgs(argv: string[]) {
   if (!(Number.isFinite(tokensPerSecond) && tokensPerSecond > 0)) {
     throw new UsageError(`--tokens-per-second: expected a positive number, got "${flags['tokens-per-second']}"`);
   }
-  const level = flags['log.level']!;
-  if (!(logLevels as readonly string[]).includes(level)) throw new UsageError(`--log.level: expected one of ${logLevels.join(', ')}, got "${level}"`);
   return {
     host,
     port,
@@ -46,7 +45,7 @@ export function parseSimArgs(argv: string[]) {
     tokensPerSecond,
     fault,
     startupDelayMs: parseDurationFlag(flags['startup-delay']!, 'startup-delay'),
-    logLevel: level as LogLevel,
+    logLevel: parseLogLevel(flags['log.level']!),
   };
 }
 
@@ -59,13 +58,6 @@ export async function runSim(argv: string[]): Promise<void> {
   const logger = createLogger('sim', logLevel);
   const sim = await startSim({ ...options, logger, onCrash: () => process.exit(1) });
   logger.info({ url: sim.url, model: options.model, fault: sim.fault }, 'simulator listening');
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      logger.info({ signal }, 'shutting down');
-      sim.close().then(resolve, resolve);
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+  await onShutdownSignal(logger, () => sim.close());
   process.exit(0);
 }

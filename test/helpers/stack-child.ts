@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -12,8 +13,8 @@ export interface StackChild {
 }
 
 /** Runs `qwen-sentinel stack` as a real process and reads the component URLs it prints. */
-export async function startStack(args: string[], readyWithinMs = 30_000): Promise<StackChild> {
-  const child = spawn(process.execPath, [cli, 'stack', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startStack(args: string[], env: NodeJS.ProcessEnv = process.env, readyWithinMs = 30_000): Promise<StackChild> {
+  const child = spawn(process.execPath, [cli, 'stack', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d));
   child.stderr!.on('data', (d: Buffer) => (out += d));
@@ -57,4 +58,27 @@ export async function eventually<T>(what: string, ms: number, check: () => Promi
     await sleep(250);
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+}
+
+/** Every live descendant of pid, from /proc (Linux): what a clean shutdown must leave behind is nothing. */
+export function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      children.push(...readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+    }
+  } catch {
+    return [];
+  }
+  children = [...new Set(children)];
+  return [...children, ...children.flatMap(descendants)];
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,11 +1,11 @@
-// The simulator as a real child process (test/helpers/sim-child.ts runs runSim as the CLI would):
+// The simulator as a real child process, started through the CLI (`qwen-sentinel sim`):
 // exit codes for crash, SIGTERM and usage errors.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const script = fileURLToPath(new URL('../helpers/sim-child.ts', import.meta.url));
+const cli = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 const children = new Set<ChildProcess>();
 after(() => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -20,7 +20,7 @@ interface Sim {
 }
 
 function spawnSim(args: string[]): Sim {
-  const child = spawn(process.execPath, [script, '--web.listen-address=127.0.0.1:0', '--ttft=10ms', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli, 'sim', '--web.listen-address=127.0.0.1:0', '--ttft=10ms', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let out = '';
   let err = '';
@@ -98,7 +98,7 @@ for (const [flag, pattern] of [
   test(`bad flag ${flag} is a usage error (exit 2)`, async () => {
     const sim = spawnSim([flag]);
     assert.equal(await sim.exit(), 2);
-    assert.match(sim.stderr(), /^usage error: /);
+    assert.match(sim.stderr(), /^qwen-sentinel sim: .+\nRun "qwen-sentinel sim --help" for the flags\.\n$/);
     assert.match(sim.stderr(), pattern);
   });
 }

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { exporterFlags } from '../../src/exporter/main.ts';
+import { remediatorFlags } from '../../src/remediator/main.ts';
+import { simFlags } from '../../src/sim/main.ts';
+import { stackFlags } from '../../src/stack/main.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const dir = await mkdtemp(join(tmpdir(), 'qs-cli-'));
+after(() => rm(dir, { recursive: true, force: true }));
+
+function run(args: string[], entry = 'src/cli.ts'): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(root, entry), ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+test('--version and --help', async () => {
+  const version = await run(['--version']);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, /^qwen-sentinel \d+\.\d+\.\d+ \(node v2[4-9]\.\d+\.\d+\)\n$/);
+  const help = await run(['--help']);
+  assert.equal(help.code, 0);
+  for (const command of ['stack', 'exporter', 'remediator', 'sim']) assert.match(help.stdout, new RegExp(`^  ${command} `, 'm'));
+});
+
+test('every command documents every one of its flags in --help', async () => {
+  const tables = { exporter: exporterFlags, remediator: remediatorFlags, sim: simFlags, stack: stackFlags };
+  for (const [command, flags] of Object.entries(tables)) {
+    const help = await run([command, '--help']);
+    assert.equal(help.code, 0, command);
+    for (const flag of Object.keys(flags)) assert.match(help.stdout, new RegExp(`--${flag.replace('.', '\\.')}\\b`), `${command} --${flag}`);
+  }
+});
+
+test('the installed bin runs the compiled CLI', async () => {
+  assert.ok(existsSync(join(root, 'dist/cli.js')), 'dist/ is built by `npm ci` (the prepare script)');
+  const version = await run(['--version'], 'bin/qwen-sentinel.js');
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, /^qwen-sentinel /);
+});
+
+// The machines here have an end-of-life system Node.js; the bin must say what to do instead of crashing.
+const systemNode = '/usr/bin/node';
+const oldNode = existsSync(systemNode) && Number(execFileSync(systemNode, ['-p', 'process.versions.node.split(".")[0]']).toString()) < 24;
+test('the bin refuses an old Node.js with a clear message', { skip: !oldNode && 'no Node.js older than 24 at /usr/bin/node' }, () => {
+  const result = spawnSync(systemNode, [join(root, 'bin/qwen-sentinel.js'), '--version']);
+  assert.equal(result.status, 1);
+  assert.match(result.stderr.toString(), /^qwen-sentinel needs Node\.js 24 or newer; this is v\d+/);
+});
+
+test('usage mistakes exit 2 with a message naming the flag', async () => {
+  assert.equal((await run([])).code, 2);
+  const unknown = await run(['frobnicate']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown command "frobnicate"/);
+  const noTarget = await run(['exporter']);
+  assert.equal(noTarget.code, 2);
+  assert.match(noTarget.stderr, /--config\.file=FILE or at least one --target=URL/);
+  const badAddress = await run(['exporter', '--target=http://127.0.0.1:8000/v1', '--web.listen-address=nowhere']);
+  assert.equal(badAddress.code, 2);
+  assert.match(badAddress.stderr, /--web\.listen-address: expected HOST:PORT, got "nowhere"/);
+  const badLevel = await run(['exporter', '--target=http://127.0.0.1:8000/v1', '--log.level=loud']);
+  assert.equal(badLevel.code, 2);
+  assert.match(badLevel.stderr, /--log\.level: expected one of/);
+});
+
+test('a bad config refuses to start, naming the field; --config.check accepts a good one', async () => {
+  const bad = join(dir, 'bad.yml');
+  await writeFile(bad, 'targets:\n  - url: http://127.0.0.1:8000/v1\n    interval: soon\n');
+  const exporter = await run(['exporter', `--config.file=${bad}`, '--web.listen-address=127.0.0.1:0']);
+  assert.equal(exporter.code, 1);
+  assert.match(exporter.stderr, /invalid config: .*bad\.yml: targets\[0\]\.interval: not a duration: "soon"/);
+  const good = join(dir, 'good.yml');
+  await writeFile(good, 'targets:\n  - name: qwen3\n    url: http://127.0.0.1:8000/v1\n');
+  const check = await run(['exporter', `--config.file=${good}`, '--config.check']);
+  assert.equal(check.code, 0);
+  assert.match(check.stdout, /config OK: 1 target/);
+  const noAuth = await run(['remediator', `--config.file=${good}`]);
+  assert.equal(noAuth.code, 1);
+  assert.match(noAuth.stderr, /remediator\.auth: required/);
+  assert.equal((await run(['exporter', `--config.file=${join(dir, 'missing.yml')}`])).code, 1);
+});
+
+test('the shipped example configs pass --config.check', async () => {
+  const example = await run(['exporter', `--config.file=${join(root, 'examples/sentinel.yml')}`, '--config.check']);
+  assert.equal(example.code, 0, example.stderr);
+  const compose = await run(['exporter', `--config.file=${join(root, 'examples/compose/sentinel.yml')}`, '--config.check']);
+  assert.equal(compose.code, 0, compose.stderr);
+});
