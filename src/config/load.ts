@@ -37,12 +37,17 @@ export function parseConfigText(text: string, source = 'config'): Config {
   return parseConfig(data, source);
 }
 
-export async function loadConfigFile(path: string): Promise<Config> {
+/** Reads and validates a config file; the text comes along so a reload can tell whether it changed. */
+export async function readConfigFile(path: string): Promise<{ config: Config; text: string }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
     throw new ConfigError(`${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  return parseConfigText(text, path);
+  return { config: parseConfigText(text, path), text };
+}
+
+export async function loadConfigFile(path: string): Promise<Config> {
+  return (await readConfigFile(path)).config;
 }

@@ -15,17 +15,41 @@ export class ExporterMetrics {
   readonly #probes = new Counter({ name: 'llm_probes_total', help: 'Probes run.', labelNames: ['target', 'probe'], registers: [this.registry] });
   readonly #failures = new Counter({ name: 'llm_probe_failures_total', help: 'Failed probes by reason.', labelNames: ['target', 'probe', 'reason'], registers: [this.registry] });
   readonly #models = new Map<string, string>();
+  #probesByTarget = new Map<string, readonly ProbeName[]>();
 
   constructor(targets: readonly Target[]) {
     collectDefaultMetrics({ register: this.registry });
     registerBuildInfo(this.registry);
-    // Pre-initialised series: increase() in alert rules then sees the very first failure.
-    for (const target of targets) {
-      for (const probe of target.probes) {
-        this.#probes.inc({ target: target.name, probe }, 0);
-        for (const reason of failureReasons) this.#failures.inc({ target: target.name, probe, reason }, 0);
+    this.setTargets(targets);
+  }
+
+  /** Pre-initialises the series of every target and probe (increase() in alert rules then sees
+   * the very first failure), and drops those of targets and probes a reloaded config removed. */
+  setTargets(targets: readonly Target[]): void {
+    const wanted = new Map(targets.map((t) => [t.name, t.probes] as const));
+    for (const [target, probes] of this.#probesByTarget) {
+      for (const probe of probes) if (!wanted.get(target)?.includes(probe)) this.#removeProbe(target, probe);
+      if (wanted.has(target)) continue;
+      const model = this.#models.get(target);
+      if (model !== undefined) this.#up.remove({ target, model });
+      this.#ttft.remove({ target });
+      this.#tps.remove({ target });
+      this.#models.delete(target);
+    }
+    for (const [target, probes] of wanted) {
+      for (const probe of probes) {
+        this.#probes.inc({ target, probe }, 0);
+        for (const reason of failureReasons) this.#failures.inc({ target, probe, reason }, 0);
       }
     }
+    this.#probesByTarget = wanted;
+  }
+
+  #removeProbe(target: string, probe: ProbeName): void {
+    this.#success.remove({ target, probe });
+    this.#duration.remove({ target, probe });
+    this.#probes.remove({ target, probe });
+    for (const reason of failureReasons) this.#failures.remove({ target, probe, reason });
   }
 
   recordProbe(target: string, probe: ProbeName, result: ProbeResult, seconds: number): void {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { parseConfig } from '../config/load.ts';
-import { startExporter } from '../exporter/main.ts';
+import { startExporter } from '../exporter/server.ts';
 import { formatFlags, parseDurationFlag, parseFlags, parseListenAddress, type FlagSpecs, type ListenAddress } from '../flags.ts';
 import { onShutdownSignal } from '../lifecycle.ts';
 import { createLogger, parseLogLevel } from '../log.ts';

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { readConfigFile } from '../../src/config/load.ts';
+import { startExporter } from '../../src/exporter/server.ts';
+import { silentLogger } from '../../src/log.ts';
+import { startSim } from '../../src/sim/server.ts';
+import { freePort } from '../../src/stack/system.ts';
+import { eventually } from '../helpers/stack-child.ts';
+
+const dir = await mkdtemp(join(tmpdir(), 'qs-reload-'));
+const sim = await startSim({ host: '127.0.0.1', port: 0, ttftMs: 10, tokensPerSecond: 500 });
+after(async () => {
+  await sim.close();
+  await rm(dir, { recursive: true, force: true });
+});
+const configText = (name: string, extra = '') => `targets:\n  - name: ${name}\n    url: ${sim.url}/v1\n    interval: 300ms\n    timeout: 300ms\n${extra}`;
+
+test('/-/reload swaps in a valid config, skips an unchanged one, rejects a bad one and keeps the old', { timeout: 30_000 }, async () => {
+  const file = join(dir, 'sentinel.yml');
+  await writeFile(file, configText('first'));
+  const { config, text } = await readConfigFile(file);
+  const exporter = await startExporter({ config, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, configFile: { path: file, text } });
+  const reload = async () => {
+    const res = await fetch(`${exporter.url}/-/reload`, { method: 'POST' });
+    return [res.status, await res.text()] as const;
+  };
+  const metrics = async () => (await fetch(`${exporter.url}/metrics`)).text();
+  try {
+    await eventually('target first probed', 10_000, async () => ((await metrics()).includes('llm_server_up{target="first"') ? true : undefined));
+    assert.deepEqual(await reload(), [200, 'config unchanged\n']);
+
+    await writeFile(file, configText('first', '    intervall: 5s\n'));
+    const [status, body] = await reload();
+    assert.equal(status, 500);
+    assert.match(body, /targets\[0\]\.intervall: unknown field/);
+    const failed = await metrics();
+    assert.match(failed, /^qwen_sentinel_config_last_reload_successful 0$/m);
+    const before = Number(/llm_probes_total\{target="first",probe="models"\} (\d+)/.exec(failed)![1]);
+    await eventually('the old config to keep probing', 10_000, async () => {
+      const n = Number(/llm_probes_total\{target="first",probe="models"\} (\d+)/.exec(await metrics())![1]);
+      return n > before ? true : undefined;
+    });
+
+    await writeFile(file, configText('second'));
+    assert.deepEqual(await reload(), [200, 'config reloaded\n']);
+    const swapped = await eventually('target second probed', 10_000, async () => {
+      const m = await metrics();
+      return m.includes('llm_server_up{target="second"') ? m : undefined;
+    });
+    assert.match(swapped, /^qwen_sentinel_config_last_reload_successful 1$/m);
+    assert.doesNotMatch(swapped, /target="first"/, 'the removed target\'s series are gone');
+  } finally {
+    await exporter.close();
+  }
+});
+
+test('SIGHUP reloads the exporter process; --target mode has nothing to reload', { timeout: 30_000 }, async () => {
+  const file = join(dir, 'hup.yml');
+  await writeFile(file, configText('before-hup'));
+  const port = await freePort('127.0.0.1');
+  const cli = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+  const child = spawn(process.execPath, [cli, 'exporter', `--config.file=${file}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=error'], { stdio: 'ignore' });
+  const metrics = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  try {
+    await eventually('the exporter to probe', 10_000, async () => ((await metrics()).includes('target="before-hup"') ? true : undefined));
+    await writeFile(file, configText('after-hup'));
+    child.kill('SIGHUP');
+    await eventually('the reloaded target', 10_000, async () => ((await metrics()).includes('llm_server_up{target="after-hup"') ? true : undefined));
+  } finally {
+    child.kill('SIGTERM');
+  }
+  const flagsOnly = await startExporter({ config: (await readConfigFile(file)).config, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger });
+  const res = await fetch(`${flagsOnly.url}/-/reload`, { method: 'POST' });
+  assert.equal(res.status, 400);
+  await flagsOnly.close();
+});
