@@ -84,7 +84,7 @@ export class Scheduler {
   /** Runs the target's probes one after another, each under its own deadline. */
   async runRound(target: Target): Promise<void> {
     const { clock, observer, logger, probeTable } = this.#options;
-    let up = true;
+    const failures: Array<{ probe: ProbeName; reason: string; message: string }> = [];
     for (const name of probeNames) {
       if (!target.probes.includes(name)) continue;
       const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(target.timeout)]);
@@ -99,13 +99,13 @@ export class Scheduler {
       if (this.#stop.signal.aborted) return;
       if (result.success && result.model !== undefined) this.#models.set(target.name, result.model);
       observer.recordProbe(target.name, name, result, (clock.now() - started) / 1000);
-      if (!result.success) {
-        up = false;
-        logger.debug({ target: target.name, probe: name, reason: result.reason, err: result.message }, 'probe failed');
-      }
+      if (!result.success) failures.push({ probe: name, reason: result.reason, message: result.message });
     }
+    const up = failures.length === 0;
     observer.recordRound(target.name, target.model ?? this.#models.get(target.name), up);
-    if (this.#lastUp.get(target.name) !== up) logger.info({ target: target.name, up }, up ? 'target up' : 'target down');
+    // Log changes, not every round: a down server would otherwise flood the log.
+    if (this.#lastUp.get(target.name) !== up) logger[up ? 'info' : 'warn']({ target: target.name, up, failures }, up ? 'target up' : 'target down');
+    else if (!up) logger.debug({ target: target.name, failures }, 'target still down');
     this.#lastUp.set(target.name, up);
   }
 }

@@ -47,7 +47,8 @@ const hostPort = (a: ListenAddress) => `${a.host}:${a.port}`;
 
 export async function runStack(argv: string[]): Promise<void> {
   const flags = parseFlags(argv, stackFlags);
-  const logger = createLogger('stack', parseLogLevel(flags['log.level']!));
+  const level = parseLogLevel(flags['log.level']!);
+  const logger = createLogger('stack', level);
   const interval = parseDurationFlag(flags['probe.interval']!, 'probe.interval');
   const startupDelay = parseDurationFlag(flags['sim.startup-delay']!, 'sim.startup-delay');
   const cooldown = parseDurationFlag(flags.cooldown!, 'cooldown');
@@ -82,8 +83,8 @@ export async function runStack(argv: string[]): Promise<void> {
   const config = parseConfig(configData, 'stack config');
   if (cooldown <= startupDelay) logger.warn({ cooldown, startup_delay: startupDelay }, 'cooldown shorter than the startup delay: a loading server may be restarted again');
 
-  const remediator = await startRemediator({ config, token: await loadToken(config), listen: remediatorAddress, logger: logger.child({ component: 'remediator' }) });
-  const exporter = await startExporter({ config, listen: exporterAddress, logger: logger.child({ component: 'exporter' }) });
+  const remediator = await startRemediator({ config, token: await loadToken(config), listen: remediatorAddress, logger: createLogger('remediator', level) });
+  const exporter = await startExporter({ config, listen: exporterAddress, logger: createLogger('exporter', level) });
   const external: ExternalProcess[] = [];
   const rows: Array<[string, string]> = [
     ['model server (simulator)', `http://${hostPort(sim)}/v1`],
