@@ -2,10 +2,12 @@
 import { ConfigError } from './config/load.ts';
 import { exporterUsage, runExporter } from './exporter/main.ts';
 import { UsageError } from './flags.ts';
+import { StartupError } from './lifecycle.ts';
 import { remediatorUsage, runRemediator } from './remediator/main.ts';
 import { runSim, simUsage } from './sim/main.ts';
 import { runStack, stackUsage } from './stack/main.ts';
 import { version } from './version.ts';
+import { ListenError } from './web.ts';
 
 const commands = {
   stack: { run: runStack, usage: stackUsage, summary: 'Run the whole loop on loopback: simulator, exporter, remediator, Prometheus, Alertmanager.' },
@@ -55,6 +57,10 @@ async function main(argv: string[]): Promise<number> {
     }
     if (err instanceof ConfigError) {
       process.stderr.write(`qwen-sentinel ${first}: invalid config: ${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof ListenError || err instanceof StartupError) {
+      process.stderr.write(`qwen-sentinel ${first}: ${err.message}\n`);
       return 1;
     }
     throw err;

@@ -11,3 +11,28 @@ export function onShutdownSignal(logger: Logger, cleanup: () => Promise<void>): 
     process.on('SIGINT', handler).on('SIGTERM', handler);
   });
 }
+
+/** A component could not start (a dependency exited, never became ready): exit 1 with this message. */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+/** Things started so far, stopped in reverse order: on shutdown, and when start-up fails half-way. */
+export class Teardown {
+  readonly #steps: Array<() => Promise<void>> = [];
+  #done = false;
+
+  /** Registers how to stop what was just started; after run() (Ctrl-C mid-start) it stops it at once. */
+  add(step: () => Promise<void>): void {
+    if (this.#done) {
+      void step().catch(() => {});
+      throw new StartupError('interrupted while starting');
+    }
+    this.#steps.push(step);
+  }
+
+  async run(): Promise<void> {
+    this.#done = true;
+    for (const step of this.#steps.splice(0).reverse()) await step().catch(() => {});
+  }
+}

@@ -42,10 +42,17 @@ export interface Listening {
   close(): Promise<void>;
 }
 
+/** The port is taken, or the address is not ours: a clear message, not a stack trace. */
+export class ListenError extends Error {
+  override name = 'ListenError';
+}
+
 export function listen(app: Express, address: ListenAddress): Promise<Listening> {
   return new Promise((resolve, reject) => {
     const server = app.listen(address.port, address.host);
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      reject(new ListenError(`cannot listen on ${address.host}:${address.port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`));
+    });
     server.once('listening', () => {
       const { port } = server.address() as AddressInfo;
       const host = address.host.includes(':') ? `[${address.host}]` : address.host;

@@ -3,7 +3,7 @@ import { parseDuration } from '../duration.ts';
 import { probeNames } from '../exporter/probes/index.ts';
 
 /** A Prometheus duration string ("15s", "1m30s"), parsed to milliseconds. */
-const duration = z.string().transform((text, ctx) => {
+const duration = z.string({ error: 'expected a duration such as 10s or 1m30s' }).transform((text, ctx) => {
   const ms = parseDuration(text);
   if (ms === undefined) {
     ctx.addIssue({ code: 'custom', message: `not a duration: "${text}" (use e.g. 500ms, 15s, 1m30s)` });
@@ -11,7 +11,11 @@ const duration = z.string().transform((text, ctx) => {
   }
   return ms;
 });
-const positiveDuration = duration.refine((ms) => ms > 0, 'must be greater than 0');
+// Durations that drive timers: Node clamps a timer beyond ~24.8 days to 1 ms, so cap them.
+const maxTimerMs = 24 * 3600_000;
+const positiveDuration = duration
+  .refine((ms) => ms > 0, 'must be greater than 0')
+  .refine((ms) => ms <= maxTimerMs, 'must be at most 24h');
 
 /** An argv array: the program and its arguments, run without a shell. */
 const argv = z.array(z.string().min(1)).min(1, 'needs at least the program to run');

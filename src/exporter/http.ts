@@ -49,7 +49,9 @@ export function classifyError(err: unknown, signal: AbortSignal): ProbeFailure {
 /** Fails with the HTTP status class, or returns undefined for a 2xx. */
 export function checkStatus(status: number): ProbeFailure | undefined {
   if (status >= 500) return fail('http_5xx', `HTTP ${status}`);
-  if (status >= 400 || status < 200 || status >= 300) return fail('http_4xx', `HTTP ${status}`);
+  if (status >= 400) return fail('http_4xx', `HTTP ${status}`);
+  // Redirects are not followed: an API that answers one is not answering the probe.
+  if (status < 200 || status >= 300) return fail('bad_response', `HTTP ${status}`);
   return undefined;
 }
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Target } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import { probeNames, probes, type ProbeName } from './probes/index.ts';
@@ -11,11 +12,8 @@ export interface Clock {
 
 export const realClock: Clock = {
   now: () => performance.now(),
-  sleep: (ms, signal) =>
-    new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
-    }),
+  // timers/promises removes its abort listener when the timer fires: nothing piles up per round.
+  sleep: (ms, signal) => sleep(ms, undefined, { signal }).catch(() => {}),
 };
 
 export interface RoundObserver {

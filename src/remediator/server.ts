@@ -40,14 +40,15 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
     }),
   }));
   remediator = new Remediator({ targets: managed, match: o.config.remediator.match, logger: o.logger, metrics });
-  await remediator.start();
 
   const app = createOpsApp({ registry: metrics.registry, isReady: () => true, title: 'qwen-sentinel remediator', links: { Targets: '/api/v1/targets' } });
   app.get('/api/v1/targets', (_req, res) => {
     res.json({ targets: remediator.snapshot() });
   });
   app.use(webhookRouter({ token: o.token, maxBodyBytes: o.config.remediator.max_body_bytes, remediator, metrics, logger: o.logger }));
+  // Listen first: if the port is taken, no model server has been started to be left behind.
   const listening = await listen(app, o.listen);
+  await remediator.start();
   o.logger.info({ url: listening.url, targets: managed.map((t) => t.name) }, 'remediator listening');
   return {
     ...listening,

@@ -7,12 +7,12 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../config/load.ts';
 import { startExporter } from '../exporter/server.ts';
 import { formatFlags, parseDurationFlag, parseFlags, parseListenAddress, type FlagSpecs, type ListenAddress } from '../flags.ts';
-import { onShutdownSignal } from '../lifecycle.ts';
-import { createLogger, parseLogLevel } from '../log.ts';
+import { onShutdownSignal, Teardown } from '../lifecycle.ts';
+import { createLogger, parseLogLevel, type Logger, type LogLevel } from '../log.ts';
 import { loadToken } from '../remediator/main.ts';
 import { startRemediator } from '../remediator/server.ts';
 import { freePort, which } from './system.ts';
-import { startExternal, writeAlertmanagerConfig, writePrometheusConfig, type ExternalProcess } from './prometheus.ts';
+import { startExternal, writeAlertmanagerConfig, writePrometheusConfig } from './prometheus.ts';
 
 export const stackFlags = {
   'sim.listen-address': { type: 'string', default: '127.0.0.1:8000', placeholder: 'HOST:PORT', help: "The simulated model server (the seed article's port)." },
@@ -49,7 +49,23 @@ export async function runStack(argv: string[]): Promise<void> {
   const flags = parseFlags(argv, stackFlags);
   const level = parseLogLevel(flags['log.level']!);
   const logger = createLogger('stack', level);
-  const interval = parseDurationFlag(flags['probe.interval']!, 'probe.interval');
+  // Installed first: Ctrl-C at any moment stops whatever has been started so far.
+  const teardown = new Teardown();
+  const stopped = onShutdownSignal(logger, () => teardown.run());
+  try {
+    process.stdout.write(await startStack(flags, level, teardown, logger));
+  } catch (err) {
+    await teardown.run();
+    throw err;
+  }
+  await stopped;
+}
+
+type StackFlags = ReturnType<typeof parseFlags<typeof stackFlags>>;
+
+/** Starts every component, registering each one's stop in teardown; returns the banner to print. */
+async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown, logger: Logger): Promise<string> {
+  parseDurationFlag(flags['probe.interval']!, 'probe.interval'); // validated here; the components take the text
   const startupDelay = parseDurationFlag(flags['sim.startup-delay']!, 'sim.startup-delay');
   const cooldown = parseDurationFlag(flags.cooldown!, 'cooldown');
   const sim = await concrete(flags['sim.listen-address']!, 'sim.listen-address');
@@ -57,6 +73,7 @@ export async function runStack(argv: string[]): Promise<void> {
   const remediatorAddress = await concrete(flags['remediator.listen-address']!, 'remediator.listen-address');
 
   const dir = await mkdtemp(join(tmpdir(), 'qwen-sentinel-stack-'));
+  teardown.add(() => rm(dir, { recursive: true, force: true }));
   const tokenFile = join(dir, 'webhook-token');
   await writeFile(tokenFile, randomBytes(24).toString('hex'), { mode: 0o600 });
   // The same config file format users write; saved in the temp dir for them to look at.
@@ -84,8 +101,9 @@ export async function runStack(argv: string[]): Promise<void> {
   if (cooldown <= startupDelay) logger.warn({ cooldown, startup_delay: startupDelay }, 'cooldown shorter than the startup delay: a loading server may be restarted again');
 
   const remediator = await startRemediator({ config, token: await loadToken(config), listen: remediatorAddress, logger: createLogger('remediator', level) });
+  teardown.add(() => remediator.close());
   const exporter = await startExporter({ config, listen: exporterAddress, logger: createLogger('exporter', level) });
-  const external: ExternalProcess[] = [];
+  teardown.add(() => exporter.close());
   const rows: Array<[string, string]> = [
     ['model server (simulator)', `http://${hostPort(sim)}/v1`],
     ['exporter', exporter.url],
@@ -100,10 +118,12 @@ export async function runStack(argv: string[]): Promise<void> {
     const wiring = { exporter: hostPort(exporterAddress), remediator: hostPort(remediatorAddress), alertmanager: hostPort(am), tokenFile, interval: flags['probe.interval']! };
     const promConfig = await writePrometheusConfig(dir, wiring);
     const amConfig = await writeAlertmanagerConfig(dir, wiring);
-    external.push(
-      startExternal('alertmanager', alertmanagerBin, [`--config.file=${amConfig}`, `--storage.path=${join(dir, 'alertmanager-data')}`, `--web.listen-address=${hostPort(am)}`, '--cluster.listen-address='], dir, logger),
-      startExternal('prometheus', prometheusBin, [`--config.file=${promConfig}`, `--storage.tsdb.path=${join(dir, 'prometheus-data')}`, `--web.listen-address=${hostPort(prom)}`], dir, logger),
-    );
+    const alertmanager = startExternal('alertmanager', alertmanagerBin, [`--config.file=${amConfig}`, `--storage.path=${join(dir, 'alertmanager-data')}`, `--web.listen-address=${hostPort(am)}`, '--cluster.listen-address='], dir, logger);
+    teardown.add(() => alertmanager.stop());
+    const prometheus = startExternal('prometheus', prometheusBin, [`--config.file=${promConfig}`, `--storage.tsdb.path=${join(dir, 'prometheus-data')}`, `--web.listen-address=${hostPort(prom)}`], dir, logger);
+    teardown.add(() => prometheus.stop());
+    // Print their URLs only once they serve: a taken port must fail the stack, not be shown as ours.
+    await Promise.all([alertmanager.ready(`http://${hostPort(am)}`), prometheus.ready(`http://${hostPort(prom)}`)]);
     rows.push(['prometheus', `http://${hostPort(prom)}`], ['alertmanager', `http://${hostPort(am)}`]);
   }
 
@@ -120,12 +140,5 @@ export async function runStack(argv: string[]): Promise<void> {
         'Install them (Debian/Ubuntu: sudo apt-get install prometheus prometheus-alertmanager; else https://prometheus.io/download/) and run this again.',
     '',
   ];
-  process.stdout.write(`${lines.join('\n')}\n`);
-
-  await onShutdownSignal(logger, async () => {
-    await Promise.all(external.map((p) => p.stop()));
-    await exporter.close();
-    await remediator.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  return `${lines.join('\n')}\n`;
 }

@@ -1,8 +1,10 @@
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { parse, stringify } from 'yaml';
+import { StartupError } from '../lifecycle.ts';
 import type { Logger } from '../log.ts';
 
 /** The shipped Prometheus and Alertmanager configs: the stack runs these very files, rewired to its ports. */
@@ -61,6 +63,8 @@ export interface ExternalProcess {
   pid: number | undefined;
   logFile: string;
   stop(): Promise<void>;
+  /** Resolves once GET url/-/ready answers 200; fails if the process exits first, with its log. */
+  ready(url: string, withinMs?: number): Promise<void>;
 }
 
 /** Starts a Prometheus-ecosystem binary as our child, its output in a log file; stop() ends it by pid. */
@@ -74,6 +78,7 @@ export function startExternal(name: string, file: string, args: string[], dir: s
     exited = true;
     if (!stopping) logger.error({ name, code: result.exitCode, signal: result.signal, log: logFile }, `${name} exited`);
   });
+  const logTail = async () => (await readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join('\n');
   return {
     name,
     pid: child.pid,
@@ -85,6 +90,16 @@ export function startExternal(name: string, file: string, args: string[], dir: s
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
       await done;
       clearTimeout(timer);
+    },
+    ready: async (url, withinMs = 60_000) => {
+      const end = Date.now() + withinMs;
+      while (Date.now() < end) {
+        if (exited) throw new StartupError(`${name} exited at start-up; the end of its log:\n${await logTail()}`);
+        const ok = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+        if (ok) return;
+        await sleep(200);
+      }
+      throw new StartupError(`${name} not ready after ${withinMs / 1000} s; the end of its log:\n${await logTail()}`);
     },
   };
 }

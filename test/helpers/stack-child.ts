@@ -1,3 +1,4 @@
+import { AssertionError } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +54,8 @@ export async function eventually<T>(what: string, ms: number, check: () => Promi
       const value = await check();
       if (value !== undefined) return value;
     } catch (err) {
+      // A failed assertion is a verdict, not a condition still to come: fail now.
+      if (err instanceof AssertionError) throw err;
       last = err;
     }
     await sleep(250);

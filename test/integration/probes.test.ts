@@ -138,3 +138,27 @@ test('a huge body or an endless stream cannot stall or bloat the probe', async (
   });
   assert.equal(reason(await run(chatProbe, trickle, { timeout: '400ms' })), 'no_tokens');
 });
+
+test('chat: the EOS chunk (empty delta with finish_reason) ends the decode window, as usage counts it', async () => {
+  // vLLM-shaped: "OK" and "." 100 ms apart, then EOS 100 ms later; 3 completion tokens, so 2 intervals in 200 ms.
+  const url = await rogue((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const chunk = (delta: object, finish: string | null = null) => `data: ${JSON.stringify({ choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    res.write(chunk({ role: 'assistant', content: '' }));
+    res.write(chunk({ content: 'OK' }));
+    setTimeout(() => res.write(chunk({ content: '.' })), 100);
+    setTimeout(() => {
+      res.write(chunk({ content: '' }, 'stop'));
+      res.end(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 } })}\n\ndata: [DONE]\n\n`);
+    }, 200);
+  });
+  const r = await run(chatProbe, url);
+  assert.ok(r.success, JSON.stringify(r));
+  assert.equal(r.completionTokens, 3);
+  assert.ok(r.tokensPerSecond! > 8 && r.tokensPerSecond! < 10.5, `tokens/s ${r.tokensPerSecond}`);
+});
+
+test('a redirect is not followed: bad_response', async () => {
+  const url = await rogue((_req, res) => res.writeHead(302, { location: 'http://127.0.0.1:1/' }).end());
+  assert.equal(reason(await run(modelsProbe, url)), 'bad_response');
+});

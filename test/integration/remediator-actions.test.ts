@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseConfig } from '../../src/config/load.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -116,17 +117,6 @@ test('process: restart_on_exit restarts at once, supervisor-style', async () => 
   assert.equal(action.pid(), undefined);
 });
 
-test('process: a program that does not exist fails the restart', async () => {
-  const events = { exits: 0 };
-  const action = new ProcessAction({
-    target: 't', logger: silentLogger, stdio: 'ignore',
-    config: remediation({ action: 'process', command: [join(dir, 'no-such-server')] }) as Extract<Remediation, { action: 'process' }>,
-    hooks: { running: () => {}, unexpectedExit: () => (events.exits += 1) },
-  });
-  const outcome = await action.restart({ alertname: 'x', fingerprint: 'f' });
-  assert.equal(outcome.ok, false);
-});
-
 function commandAction(command: string[], extra: Record<string, unknown> = {}) {
   return new CommandAction({ target: 'qwen3', logger: silentLogger, config: remediation({ action: 'command', command, ...extra }) as Extract<Remediation, { action: 'command' }> });
 }
@@ -148,4 +138,58 @@ test('command: a non-zero exit and a timeout are failures', async () => {
   const slow = await commandAction([process.execPath, '-e', 'setTimeout(() => {}, 60000)'], { timeout: '300ms' }).restart({ alertname: 'x', fingerprint: 'f' });
   assert.equal(slow.ok, false);
   assert.match(slow.message, /timed out after 300 ms/);
+});
+
+test('command: the timeout ends the whole group, and a daemon left behind does not hold the action', async () => {
+  const daemonPid = join(dir, 'daemon.pid');
+  // Starts a long-lived background child (as `nohup server &` would) and exits 0 at once.
+  const spawnsDaemon = `const c = require('child_process').spawn('sleep', ['300'], { stdio: ['ignore', 'inherit', 'inherit'] }); require('fs').writeFileSync(${JSON.stringify(daemonPid)}, String(c.pid)); c.unref();`;
+  const started = Date.now();
+  const ok = await commandAction([process.execPath, '-e', spawnsDaemon], { timeout: '10s' }).restart({ alertname: 'x', fingerprint: 'f' });
+  assert.deepEqual(ok, { ok: true, message: 'exit 0' });
+  assert.ok(Date.now() - started < 5000, 'did not wait for the daemon holding stdout');
+  const daemon = Number(await readFile(daemonPid, 'utf8'));
+  assert.ok(alive(daemon), 'the daemon it started keeps running');
+  process.kill(daemon, 'SIGKILL');
+
+  const grandchild = join(dir, 'grandchild.pid');
+  const hangs = `const c = require('child_process').spawn('sleep', ['300'], { stdio: 'inherit' }); require('fs').writeFileSync(${JSON.stringify(grandchild)}, String(c.pid)); setInterval(() => {}, 1000);`;
+  const t0 = Date.now();
+  const slow = await commandAction([process.execPath, '-e', hangs], { timeout: '500ms' }).restart({ alertname: 'x', fingerprint: 'f' });
+  assert.deepEqual(slow, { ok: false, message: 'timed out after 500 ms' });
+  assert.ok(Date.now() - t0 < 4000, `bounded by the timeout, took ${Date.now() - t0} ms`);
+  await waitFor(() => !alive(Number(readFileSync(grandchild, 'utf8'))));
+});
+
+test('command: a program that does not exist is a failure, not a hang', async () => {
+  const outcome = await commandAction([join(dir, 'no-such-program')]).restart({ alertname: 'x', fingerprint: 'f' });
+  assert.equal(outcome.ok, false);
+  assert.match(outcome.message, /ENOENT/);
+});
+
+test('process: leftovers of a crashed server are killed at once, also with restart_on_exit', async () => {
+  const left = join(dir, 'left.pids');
+  const crashes = `const c = require('child_process').spawn('sleep', ['300'], { stdio: 'ignore' }); require('fs').appendFileSync(${JSON.stringify(left)}, c.pid + '\\n'); setTimeout(() => process.exit(3), 200);`;
+  const { action, events } = processAction(crashes, { restart_on_exit: true });
+  await action.start();
+  await waitFor(() => events.exits >= 2, 8000);
+  await action.stop();
+  const pids = (await readFile(left, 'utf8')).trim().split('\n').map(Number);
+  assert.ok(pids.length >= 2);
+  await waitFor(() => pids.every((p) => !alive(p)));
+});
+
+test('process: a server that cannot start is a failed restart, not an unexpected exit', async () => {
+  const events = { exits: 0 };
+  const broken = new ProcessAction({
+    target: 't', logger: silentLogger, stdio: 'ignore',
+    config: remediation({ action: 'process', command: [join(dir, 'no-such-server')], restart_on_exit: true }) as Extract<Remediation, { action: 'process' }>,
+    hooks: { running: () => {}, unexpectedExit: () => (events.exits += 1) },
+  });
+  assert.equal((await broken.restart({ alertname: 'x', fingerprint: 'f' })).ok, false);
+  await broken.start();
+  await sleep(1500);
+  assert.equal(events.exits, 0);
+  assert.equal(broken.pid(), undefined);
+  await broken.stop();
 });

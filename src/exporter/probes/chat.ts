@@ -8,7 +8,7 @@ interface ChunkDelta {
   reasoning?: string | null;
 }
 interface Chunk {
-  choices?: Array<{ delta?: ChunkDelta }>;
+  choices?: Array<{ delta?: ChunkDelta; finish_reason?: string | null }>;
   usage?: { completion_tokens?: number } | null;
   error?: { message?: string };
 }
@@ -73,6 +73,9 @@ export const chatProbe: ProbeFn = async ({ target, signal, model, now }) => {
         firstToken ??= t;
         lastToken = t;
         tokenChunks += 1;
+      } else if (choice.finish_reason && firstToken !== undefined) {
+        // vLLM's EOS token arrives as an empty delta with finish_reason, and usage counts it.
+        lastToken = now();
       }
     }
     if (typeof chunk.usage?.completion_tokens === 'number') usageTokens = chunk.usage.completion_tokens;

@@ -1,6 +1,7 @@
 import { execa } from 'execa';
 import type { Remediation } from '../../config/schema.ts';
 import type { Logger } from '../../log.ts';
+import { signalGroup } from './signal.ts';
 import type { Action, ActionOutcome, RestartContext } from './types.ts';
 
 type CommandConfig = Extract<Remediation, { action: 'command' }>;
@@ -11,11 +12,14 @@ export interface CommandActionOptions {
   logger: Logger;
 }
 
-const maxOutputBytes = 64 * 1024;
+const keptOutputChars = 4000;
+const killAfterMs = 5000;
 
 /**
  * Runs a fixed argv (e.g. `systemctl restart vllm.service`) without a shell. Alert details reach it
  * only as fixed environment variables, never spliced into argv nor named after labels.
+ * It runs in its own process group so a timeout ends everything it started; once it exits, a
+ * daemon it left behind (`nohup server &`) keeps running and no longer holds up the action.
  */
 export class CommandAction implements Action {
   readonly kind = 'command';
@@ -33,13 +37,13 @@ export class CommandAction implements Action {
 
   async restart(context: RestartContext): Promise<ActionOutcome> {
     const [file, ...args] = this.#o.config.command as [string, ...string[]];
-    const result = await execa(file, args, {
+    const child = execa(file, args, {
+      detached: true,
+      cleanup: false,
       reject: false,
+      buffer: false,
       stdin: 'ignore',
       all: true,
-      maxBuffer: maxOutputBytes,
-      timeout: this.#o.config.timeout,
-      forceKillAfterDelay: 5000,
       env: {
         ...this.#o.config.env,
         QWEN_SENTINEL_TARGET: this.#o.target,
@@ -48,10 +52,36 @@ export class CommandAction implements Action {
       },
       ...(this.#o.config.cwd ? { cwd: this.#o.config.cwd } : {}),
     });
-    const output = String(result.all ?? '').slice(-2000);
-    const ok = !result.failed && result.exitCode === 0;
-    const message = ok ? 'exit 0' : result.timedOut ? `timed out after ${this.#o.config.timeout} ms` : (result.shortMessage ?? `exit ${result.exitCode}`);
-    this.#o.logger[ok ? 'info' : 'error']({ target: this.#o.target, command: this.#o.config.command, exit_code: result.exitCode, output }, ok ? 'restart command succeeded' : 'restart command failed');
+    let output = '';
+    child.all?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-keptOutputChars)));
+
+    let timedOut = false;
+    let killer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (child.pid === undefined) return;
+      signalGroup(child.pid, 'SIGTERM');
+      killer = setTimeout(() => signalGroup(child.pid!, 'SIGKILL'), killAfterMs);
+    }, this.#o.config.timeout);
+    // The exit event, not the end of output: a background child may hold the pipes for hours.
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    const ended = child.then((r) => ({ code: r.exitCode ?? null, signal: r.signal ?? null, spawnError: r.exitCode === undefined && r.signal === undefined ? r.message : undefined }));
+    const result: { code: number | null; signal: string | null; spawnError?: string | undefined } = await Promise.race([exited, ended]);
+    clearTimeout(timer);
+    clearTimeout(killer);
+    if (timedOut && child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+    child.all?.destroy();
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+    void ended.catch(() => {});
+
+    const ok = !timedOut && result.code === 0;
+    const message = ok
+      ? 'exit 0'
+      : timedOut
+        ? `timed out after ${this.#o.config.timeout} ms`
+        : result.spawnError ?? (result.signal ? `killed by ${result.signal}` : `exit code ${result.code}`);
+    this.#o.logger[ok ? 'info' : 'error']({ target: this.#o.target, command: this.#o.config.command, exit_code: result.code, output }, ok ? 'restart command succeeded' : 'restart command failed');
     return { ok, message };
   }
 }

@@ -1,6 +1,7 @@
 import { execa, type ResultPromise } from 'execa';
 import type { Remediation } from '../../config/schema.ts';
 import type { Logger } from '../../log.ts';
+import { signalGroup } from './signal.ts';
 import type { Action, ActionHooks, ActionOutcome, RestartContext } from './types.ts';
 
 type ProcessConfig = Extract<Remediation, { action: 'process' }>;
@@ -26,8 +27,6 @@ export class ProcessAction implements Action {
   readonly kind = 'process';
   readonly #o: ProcessActionOptions;
   #child: ResultPromise | undefined;
-  /** The last server's group: members it left behind outlive a crashed leader (vLLM's engine core). */
-  #lastGroup: number | undefined;
   #exited: Promise<void> = Promise.resolve();
   #expectingExit = false;
   #stopped = false;
@@ -75,7 +74,6 @@ export class ProcessAction implements Action {
       ...(this.#o.config.cwd ? { cwd: this.#o.config.cwd } : {}),
     });
     this.#child = child;
-    this.#lastGroup = child.pid;
     this.#expectingExit = false;
     this.#o.hooks.running(child.pid);
     if (child.pid !== undefined) this.#o.logger.info({ target: this.#o.target, pid: child.pid, command: this.#o.config.command }, 'model server started');
@@ -84,12 +82,16 @@ export class ProcessAction implements Action {
       this.#child = undefined;
       this.#o.hooks.running(undefined);
       if (this.#expectingExit) return;
-      const detail = { code: result.exitCode ?? null, signal: result.signal ?? null };
-      if (result.failed && result.exitCode === undefined && result.signal === undefined) {
+      if (child.pid === undefined) {
+        // Never started (no such program, bad cwd): nothing exited, nothing to respawn.
         this.#o.logger.error({ target: this.#o.target, err: result.message }, 'model server could not start');
-      } else {
-        this.#o.logger.warn({ target: this.#o.target, pid: child.pid, ...detail }, 'model server exited unexpectedly');
+        return;
       }
+      // What the dead leader left in its group (vLLM's engine core, holding the GPU) goes too,
+      // now, while the group id is certainly still ours.
+      signalGroup(child.pid, 'SIGKILL');
+      const detail = { code: result.exitCode ?? null, signal: result.signal ?? null };
+      this.#o.logger.warn({ target: this.#o.target, pid: child.pid, ...detail }, 'model server exited unexpectedly');
       this.#o.hooks.unexpectedExit(detail);
       // By default Prometheus stays the one place that decides: the restart waits for the alert.
       if (this.#o.config.restart_on_exit && !this.#stopped) this.#respawn = setTimeout(() => this.#spawn(), respawnDelayMs);
@@ -100,10 +102,7 @@ export class ProcessAction implements Action {
   async #terminate(): Promise<void> {
     clearTimeout(this.#respawn);
     const child = this.#child;
-    if (!child?.pid) {
-      if (this.#lastGroup !== undefined) signalGroup(this.#lastGroup, 'SIGKILL');
-      return;
-    }
+    if (!child?.pid) return;
     this.#expectingExit = true;
     signalGroup(child.pid, 'SIGTERM');
     const graceful = await Promise.race([
@@ -114,13 +113,5 @@ export class ProcessAction implements Action {
     signalGroup(child.pid, 'SIGKILL');
     if (!graceful) this.#o.logger.warn({ target: this.#o.target, pid: child.pid }, 'model server ignored SIGTERM; sent SIGKILL');
     await this.#exited;
-  }
-}
-
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
   }
 }
