@@ -1,10 +1,16 @@
 import type { Logger } from './log.ts';
 
-/** Waits for SIGINT or SIGTERM, then runs the cleanup once. */
+/**
+ * Waits for SIGINT or SIGTERM, then runs the cleanup once; a second signal is only logged.
+ * The handlers stay installed: execa's signal-exit re-raises a signal that has no other listener
+ * left, which would kill this process half-way through its cleanup.
+ */
 export function onShutdownSignal(logger: Logger, cleanup: () => Promise<void>): Promise<void> {
   return new Promise((resolve) => {
+    let stopping = false;
     const handler = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', handler).off('SIGTERM', handler);
+      if (stopping) return void logger.warn({ signal }, 'already shutting down');
+      stopping = true;
       logger.info({ signal }, 'shutting down');
       void cleanup().finally(resolve);
     };

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Express } from 'express';
 import type { Registry } from 'prom-client';
+import type { ConfigReloader } from './config/reloader.ts';
 import type { ListenAddress } from './flags.ts';
 
 export interface OpsRoutes {
@@ -11,6 +12,8 @@ export interface OpsRoutes {
   /** Links for the landing page. */
   title: string;
   links?: Record<string, string>;
+  /** Present when the config came from a file: serves POST/PUT /-/reload. */
+  reloader?: ConfigReloader | undefined;
 }
 
 /** An Express app with the routes every Prometheus component has: /metrics, /-/healthy, /-/ready, a landing page. */
@@ -27,6 +30,17 @@ export function createOpsApp(ops: OpsRoutes): Express {
     if (ops.isReady()) res.type('text/plain').send('Ready.\n');
     else res.status(503).type('text/plain').send('Not ready.\n');
   });
+  const reload = async (_req: express.Request, res: express.Response) => {
+    if (!ops.reloader) return void res.status(400).type('text/plain').send('started without a config file: there is nothing to reload\n');
+    try {
+      res.type('text/plain').send(`config ${await ops.reloader.reload()}\n`);
+    } catch (err) {
+      // As Prometheus answers a failed reload; the running config stays.
+      res.status(500).type('text/plain').send(`failed to reload config: ${(err as Error).message}\n`);
+    }
+  };
+  app.post('/-/reload', reload);
+  app.put('/-/reload', reload);
   app.get('/', (_req, res) => {
     const links = { Metrics: '/metrics', ...ops.links };
     const items = Object.entries(links).map(([text, href]) => `<li><a href="${href}">${text}</a></li>`).join('');

@@ -38,18 +38,7 @@ export async function startExporter({ config, listen: address, logger, configFil
     : undefined;
   reloader?.started(configFile!.text);
 
-  const app = createOpsApp({ registry: metrics.registry, isReady: () => ready, title: 'qwen-sentinel exporter' });
-  const reload = async (_req: unknown, res: import('express').Response) => {
-    if (!reloader) return void res.status(400).type('text/plain').send('started with --target flags: there is no config file to reload\n');
-    try {
-      res.type('text/plain').send(`config ${await reloader.reload()}\n`);
-    } catch (err) {
-      res.status(500).type('text/plain').send(`failed to reload config: ${(err as Error).message}\n`);
-    }
-  };
-  app.post('/-/reload', reload);
-  app.put('/-/reload', reload);
-
+  const app = createOpsApp({ registry: metrics.registry, isReady: () => ready, title: 'qwen-sentinel exporter', reloader });
   const listening = await listen(app, address);
   scheduler.start();
   logger.info({ url: listening.url, targets: config.targets.map((t) => t.name) }, 'exporter listening');

@@ -18,9 +18,12 @@ export class RemediatorMetrics {
     collectDefaultMetrics({ register: this.registry });
     registerBuildInfo(this.registry);
     for (const d of decisions) this.alerts.inc({ decision: d }, 0);
-    for (const { name, action } of targets) {
-      for (const outcome of ['success', 'failure']) this.actions.inc({ target: name, action, outcome }, 0);
-      this.processExits.inc({ target: name }, 0);
-    }
+    for (const { name, action } of targets) this.addTarget(name, action);
+  }
+
+  /** Pre-initialises a target's counters, so increase() in alert rules sees its first failure. */
+  addTarget(name: string, action: string): void {
+    for (const outcome of ['success', 'failure']) this.actions.inc({ target: name, action, outcome }, 0);
+    this.processExits.inc({ target: name }, 0);
   }
 }

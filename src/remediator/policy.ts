@@ -125,6 +125,24 @@ export class Remediator {
     void work.finally(() => this.#running.delete(work));
   }
 
+  /** Applies a reloaded config: kept targets keep their state (restarts, cooldown), new ones start fresh. */
+  reconfigure(targets: ManagedTarget[], match: Record<string, string>): void {
+    const states = new Map<string, TargetState>();
+    for (const target of targets) {
+      const old = this.#states.get(target.name);
+      if (old && old.target.action === target.action) {
+        // The same object: a restart running now updates the state that stays.
+        old.target = target;
+        states.set(target.name, old);
+      } else {
+        states.set(target.name, { target, inProgress: false, restarts: 0, unexpectedExits: 0, cooldownUntil: 0 });
+      }
+    }
+    this.#states.clear();
+    for (const [name, state] of states) this.#states.set(name, state);
+    this.#o.match = match;
+  }
+
   /** Counts an unexpected exit of a managed server (the restart still waits for the alert). */
   recordUnexpectedExit(name: string): void {
     const state = this.#states.get(name);

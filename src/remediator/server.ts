@@ -1,11 +1,15 @@
-import type { Config } from '../config/schema.ts';
+import { isDeepStrictEqual } from 'node:util';
+import { ConfigError } from '../config/load.ts';
+import { ConfigReloader } from '../config/reloader.ts';
+import type { Config, Remediation } from '../config/schema.ts';
 import type { ListenAddress } from '../flags.ts';
 import type { Logger } from '../log.ts';
 import { createOpsApp, listen, type Listening } from '../web.ts';
 import { createAction } from './actions/index.ts';
 import { RemediatorMetrics } from './metrics.ts';
-import { Remediator } from './policy.ts';
-import { webhookRouter } from './webhook.ts';
+import { Remediator, type ManagedTarget } from './policy.ts';
+import { loadToken } from './token.ts';
+import { webhookRouter, type WebhookSettings } from './webhook.ts';
 
 export interface RemediatorServerOptions {
   config: Config;
@@ -14,22 +18,30 @@ export interface RemediatorServerOptions {
   logger: Logger;
   /** Where managed servers' output goes (tests silence it). */
   stdio?: 'inherit' | 'ignore';
+  /** The file the config came from, with its text: enables POST /-/reload. */
+  configFile?: { path: string; text: string };
 }
 
 export interface RunningRemediator extends Listening {
   remediator: Remediator;
+  reloader: ConfigReloader | undefined;
 }
 
-/** Builds the actions, starts the servers it owns, then serves the webhook, the API and metrics. */
+interface Entry {
+  managed: ManagedTarget;
+  remediation: Remediation;
+}
+
+const withRemediation = (config: Config) => config.targets.flatMap((t) => (t.remediation ? [{ name: t.name, remediation: t.remediation }] : []));
+
+/** Builds the actions, serves the webhook, the API and metrics, then starts the servers it owns. */
 export async function startRemediator(o: RemediatorServerOptions): Promise<RunningRemediator> {
-  const targets = o.config.targets.flatMap((t) => (t.remediation ? [{ name: t.name, remediation: t.remediation }] : []));
-  const metrics = new RemediatorMetrics(targets.map((t) => ({ name: t.name, action: t.remediation.action })));
+  const metrics = new RemediatorMetrics([]);
   // The policy object is created after its actions, whose hooks report back to it.
   let remediator: Remediator | undefined;
-  const managed = targets.map(({ name, remediation }) => ({
-    name,
-    cooldownMs: remediation.cooldown,
-    action: createAction(remediation, {
+  const build = (name: string, remediation: Remediation): Entry => {
+    metrics.addTarget(name, remediation.action);
+    const action = createAction(remediation, {
       target: name,
       logger: o.logger,
       ...(o.stdio ? { stdio: o.stdio } : {}),
@@ -37,22 +49,51 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
         running: (pid) => metrics.processUp.set({ target: name }, pid === undefined ? 0 : 1),
         unexpectedExit: () => remediator?.recordUnexpectedExit(name),
       },
-    }),
-  }));
-  remediator = new Remediator({ targets: managed, match: o.config.remediator.match, logger: o.logger, metrics });
+    });
+    return { managed: { name, action, cooldownMs: remediation.cooldown }, remediation };
+  };
+  let entries = new Map(withRemediation(o.config).map(({ name, remediation }) => [name, build(name, remediation)]));
+  remediator = new Remediator({ targets: [...entries.values()].map((e) => e.managed), match: o.config.remediator.match, logger: o.logger, metrics });
+  const settings: WebhookSettings = { token: o.token, maxBodyBytes: o.config.remediator.max_body_bytes };
 
-  const app = createOpsApp({ registry: metrics.registry, isReady: () => true, title: 'qwen-sentinel remediator', links: { Targets: '/api/v1/targets' } });
+  // A reload may add, change or drop `command` targets and change auth and matching. It may not
+  // touch `process` targets: their servers are running under this remediator's ownership.
+  const apply = async (next: Config) => {
+    const token = await loadToken(next);
+    const wanted = new Map(withRemediation(next).map((t) => [t.name, t.remediation]));
+    const touched = [...new Set([...entries.keys(), ...wanted.keys()])].filter((name) => {
+      const [before, after] = [entries.get(name)?.remediation, wanted.get(name)];
+      return (before?.action === 'process' || after?.action === 'process') && !isDeepStrictEqual(before, after);
+    });
+    if (touched.length > 0) {
+      throw new ConfigError(`${o.configFile!.path}: targets: ${touched.join(', ')}: a target with a process action cannot be added, changed or removed by a reload; restart the remediator`);
+    }
+    const nextEntries = new Map<string, Entry>();
+    for (const [name, remediation] of wanted) {
+      const kept = entries.get(name);
+      nextEntries.set(name, kept && isDeepStrictEqual(kept.remediation, remediation) ? kept : build(name, remediation));
+    }
+    entries = nextEntries;
+    remediator.reconfigure([...entries.values()].map((e) => e.managed), next.remediator.match);
+    settings.token = token;
+    settings.maxBodyBytes = next.remediator.max_body_bytes;
+  };
+  const reloader = o.configFile ? new ConfigReloader(o.configFile.path, metrics.registry, o.logger, apply) : undefined;
+  reloader?.started(o.configFile!.text);
+
+  const app = createOpsApp({ registry: metrics.registry, isReady: () => true, title: 'qwen-sentinel remediator', links: { Targets: '/api/v1/targets' }, reloader });
   app.get('/api/v1/targets', (_req, res) => {
     res.json({ targets: remediator.snapshot() });
   });
-  app.use(webhookRouter({ token: o.token, maxBodyBytes: o.config.remediator.max_body_bytes, remediator, metrics, logger: o.logger }));
+  app.use(webhookRouter({ settings, remediator, metrics, logger: o.logger }));
   // Listen first: if the port is taken, no model server has been started to be left behind.
   const listening = await listen(app, o.listen);
   await remediator.start();
-  o.logger.info({ url: listening.url, targets: managed.map((t) => t.name) }, 'remediator listening');
+  o.logger.info({ url: listening.url, targets: [...entries.keys()] }, 'remediator listening');
   return {
     ...listening,
     remediator,
+    reloader,
     close: async () => {
       await listening.close();
       await remediator.stop();

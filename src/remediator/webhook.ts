@@ -5,10 +5,15 @@ import { webhookSchema } from './alert-schema.ts';
 import type { RemediatorMetrics } from './metrics.ts';
 import type { Remediator } from './policy.ts';
 
-export interface WebhookOptions {
+/** Read on every request, so a config reload applies at once. */
+export interface WebhookSettings {
   /** The Bearer token Alertmanager sends (http_config.authorization). */
   token: string;
   maxBodyBytes: number;
+}
+
+export interface WebhookOptions {
+  settings: WebhookSettings;
   remediator: Remediator;
   metrics: RemediatorMetrics;
   logger: Logger;
@@ -22,7 +27,6 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
  */
 export function webhookRouter(o: WebhookOptions): Router {
   const router = express.Router();
-  const expected = digest(o.token);
 
   const reply = (res: express.Response, code: number, body: object) => {
     o.metrics.requests.inc({ code: String(code) });
@@ -32,7 +36,7 @@ export function webhookRouter(o: WebhookOptions): Router {
   const authenticate: RequestHandler = (req, res, next) => {
     const match = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '');
     // Hash both sides: timingSafeEqual needs equal lengths and must not leak the token's.
-    if (match && timingSafeEqual(digest(match[1]!), expected)) return next();
+    if (match && timingSafeEqual(digest(match[1]!), digest(o.settings.token))) return next();
     o.logger.warn({ remote: req.ip, user_agent: req.get('user-agent') }, 'webhook rejected: missing or wrong bearer token');
     res.set('www-authenticate', 'Bearer');
     reply(res, 401, { error: 'missing or wrong bearer token' });
@@ -57,9 +61,10 @@ export function webhookRouter(o: WebhookOptions): Router {
     const status = (err as { status?: number }).status;
     if (status === undefined || status < 400 || status >= 500) return next(err);
     o.logger.warn({ status, type: (err as { type?: string }).type }, 'webhook rejected: unreadable body');
-    reply(res, status, { error: status === 413 ? `body larger than ${o.maxBodyBytes} bytes` : (err as Error).message });
+    reply(res, status, { error: status === 413 ? `body larger than ${o.settings.maxBodyBytes} bytes` : (err as Error).message });
   };
 
-  router.post('/webhook', authenticate, express.json({ limit: o.maxBodyBytes, strict: false }), accept, bodyErrors);
+  const parseBody: RequestHandler = (req, res, next) => express.json({ limit: o.settings.maxBodyBytes, strict: false })(req, res, next);
+  router.post('/webhook', authenticate, parseBody, accept, bodyErrors);
   return router;
 }

@@ -9,7 +9,7 @@ import { startExporter } from '../exporter/server.ts';
 import { formatFlags, parseDurationFlag, parseFlags, parseListenAddress, type FlagSpecs, type ListenAddress } from '../flags.ts';
 import { onShutdownSignal, Teardown } from '../lifecycle.ts';
 import { createLogger, parseLogLevel, type Logger, type LogLevel } from '../log.ts';
-import { loadToken } from '../remediator/main.ts';
+import { loadToken } from '../remediator/token.ts';
 import { startRemediator } from '../remediator/server.ts';
 import { freePort, which } from './system.ts';
 import { startExternal, writeAlertmanagerConfig, writePrometheusConfig } from './prometheus.ts';

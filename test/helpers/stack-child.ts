@@ -19,7 +19,14 @@ export async function startStack(args: string[], env: NodeJS.ProcessEnv = proces
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d));
   child.stderr!.on('data', (d: Buffer) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      // A grandchild left running would hold these pipes, and this test process, open.
+      child.stdout!.destroy();
+      child.stderr!.destroy();
+      resolve(code);
+    }),
+  );
   const end = Date.now() + readyWithinMs;
   while (!/^ {2}files /m.test(out)) {
     if (child.exitCode !== null || Date.now() > end) {

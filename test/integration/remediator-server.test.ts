@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, parseConfig } from '../../src/config/load.ts';
 import { silentLogger } from '../../src/log.ts';
-import { loadToken } from '../../src/remediator/main.ts';
+import { loadToken } from '../../src/remediator/token.ts';
 import { startRemediator } from '../../src/remediator/server.ts';
 import { freePort } from '../../src/stack/system.ts';
 import { payload } from '../helpers/fakes.ts';

@@ -14,7 +14,7 @@ function app(maxBodyBytes = 4096) {
   const action = new FakeAction();
   const metrics = new RemediatorMetrics([{ name: 'qwen3', action: 'process' }]);
   const remediator = new Remediator({ targets: [{ name: 'qwen3', action, cooldownMs: 60_000 }], match: { remediate: 'restart' }, logger: silentLogger, metrics });
-  const server = express().use(webhookRouter({ token, maxBodyBytes, remediator, metrics, logger: silentLogger }));
+  const server = express().use(webhookRouter({ settings: { token, maxBodyBytes }, remediator, metrics, logger: silentLogger }));
   return { server, action, remediator, metrics };
 }
 

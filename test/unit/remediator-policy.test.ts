@@ -108,3 +108,25 @@ test('counts every decision in llm_remediation_alerts_total', async () => {
   assert.match(text, /llm_remediation_alerts_total\{decision="duplicate"\} 1/);
   assert.match(text, /llm_remediation_alerts_total\{decision="cooldown"\} 0/);
 });
+
+test('a reconfigure keeps the state of kept targets, starts new ones fresh and forgets removed ones', async () => {
+  const { action, clock, remediator, decide } = setup(60_000);
+  action.manual = true;
+  decide(payload({}));
+  const other = new FakeAction();
+  // Mid-restart: the running restart must still land in the state that stays.
+  remediator.reconfigure([{ name: 'qwen3', action, cooldownMs: 60_000 }, { name: 'new', action: other, cooldownMs: 1000 }], { remediate: 'restart' });
+  action.release();
+  await remediator.idle();
+  const [kept, added] = remediator.snapshot();
+  assert.deepEqual([kept!.name, kept!.restarts, kept!.state], ['qwen3', 1, 'cooldown']);
+  assert.deepEqual([added!.name, added!.restarts, added!.state], ['new', 0, 'idle']);
+  assert.deepEqual(decide(payload({ labels: { target: 'new' }, fingerprint: '1111111111111111' })), ['restart']);
+  await remediator.idle();
+  assert.equal(other.calls.length, 1);
+
+  remediator.reconfigure([{ name: 'new', action: other, cooldownMs: 1000 }], { remediate: 'yes' });
+  clock.t += 120_000;
+  assert.deepEqual(decide(payload({ fingerprint: '2222222222222222' })), ['not_matching']);
+  assert.deepEqual(decide(payload({ labels: { remediate: 'yes' }, fingerprint: '3333333333333333' })), ['unknown_target']);
+});
