@@ -21,10 +21,18 @@ export async function startStack(args: string[], env: NodeJS.ProcessEnv = proces
   child.stderr!.on('data', (d: Buffer) => (out += d));
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => {
-      // A grandchild left running would hold these pipes, and this test process, open.
-      child.stdout!.destroy();
-      child.stderr!.destroy();
-      resolve(code);
+      // Read what is left, but not for ever: a grandchild left running would hold these pipes,
+      // and this test process, open.
+      const done = () => {
+        child.stdout!.destroy();
+        child.stderr!.destroy();
+        resolve(code);
+      };
+      const timer = setTimeout(done, 1000);
+      child.once('close', () => {
+        clearTimeout(timer);
+        done();
+      });
     }),
   );
   const end = Date.now() + readyWithinMs;
