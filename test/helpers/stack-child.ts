@@ -10,7 +10,8 @@ export interface StackChild {
   child: ChildProcess;
   urls: Record<string, string>;
   output: () => string;
-  stop(): Promise<number | null>;
+  /** Sends the signal (SIGTERM by default, SIGINT is Ctrl-C) and waits for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 /** Runs `qwen-sentinel stack` as a real process and reads the component URLs it prints. */
@@ -49,9 +50,9 @@ export async function startStack(args: string[], env: NodeJS.ProcessEnv = proces
     child,
     urls,
     output: () => out,
-    stop: async () => {
+    stop: async (signal = 'SIGTERM') => {
       if (child.exitCode !== null) return child.exitCode;
-      child.kill('SIGTERM');
+      child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
       const code = await exited;
       clearTimeout(timer);

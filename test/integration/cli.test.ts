@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,9 @@ import { exporterFlags } from '../../src/exporter/main.ts';
 import { remediatorFlags } from '../../src/remediator/main.ts';
 import { simFlags } from '../../src/sim/main.ts';
 import { stackFlags } from '../../src/stack/main.ts';
+import { freePort } from '../../src/stack/system.ts';
+import { startSim } from '../../src/sim/server.ts';
+import { eventually } from '../helpers/stack-child.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const dir = await mkdtemp(join(tmpdir(), 'qs-cli-'));
@@ -38,6 +41,30 @@ test('every command documents every one of its flags in --help', async () => {
     const help = await run([command, '--help']);
     assert.equal(help.code, 0, command);
     for (const flag of Object.keys(flags)) assert.match(help.stdout, new RegExp(`--${flag.replace('.', '\\.')}\\b`), `${command} --${flag}`);
+  }
+});
+
+test('`npx qwen-sentinel` works in the project, as the README says', async () => {
+  const result = await new Promise<{ code: number; out: string }>((resolve) => {
+    execFile('npx', ['--no-install', 'qwen-sentinel', '--version'], { cwd: root, timeout: 60_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: stdout + stderr }));
+  });
+  assert.equal(result.code, 0, result.out);
+  assert.match(result.out, /^qwen-sentinel \d+\.\d+\.\d+ \(node v2[4-9]\./m);
+});
+
+test('exporter --target (repeatable) probes URLs with no config file', { timeout: 30_000 }, async () => {
+  const sims = await Promise.all([startSim({ host: '127.0.0.1', port: 0 }), startSim({ host: '127.0.0.1', port: 0 })]);
+  const port = await freePort('127.0.0.1');
+  const child = spawn(process.execPath, [join(root, 'src/cli.ts'), 'exporter', ...sims.map((s) => `--target=${s.url}/v1`), `--web.listen-address=127.0.0.1:${port}`, '--log.level=error'], { stdio: 'ignore' });
+  try {
+    const text = await eventually('both targets up', 20_000, async () => {
+      const t = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return sims.every((s) => t.includes(`llm_server_up{target="${s.url}/v1",model="Qwen/Qwen3-0.6B"} 1`)) ? t : undefined;
+    });
+    assert.match(text, /llm_probe_success\{target="[^"]+",probe="chat"\} 1/);
+  } finally {
+    child.kill('SIGTERM');
+    await Promise.all(sims.map((s) => s.close()));
   }
 });
 

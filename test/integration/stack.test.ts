@@ -17,7 +17,7 @@ const prometheus = requireBinary('prometheus');
 
 // The embedded default without Prometheus and Alertmanager on PATH: it says how to get them,
 // runs the rest, and stops what it started.
-test('stack without Prometheus: says how to get it, runs the rest, stops everything on SIGTERM', { timeout: 60_000 }, async () => {
+test('stack without Prometheus: says how to get it, runs the rest, stops everything on Ctrl-C', { timeout: 60_000 }, async () => {
   const env = { ...process.env, PATH: dirname(process.execPath) };
   const any = '127.0.0.1:0';
   const stack = await startStack([`--sim.listen-address=${any}`, `--exporter.listen-address=${any}`, `--remediator.listen-address=${any}`, '--sim.startup-delay=0s', '--probe.interval=1s', '--log.level=warn'], env);
@@ -34,7 +34,7 @@ test('stack without Prometheus: says how to get it, runs the rest, stops everyth
     assert.equal(models.data[0]!.id, 'Qwen/Qwen3-0.6B');
   } finally {
     const started = descendants(stack.child.pid!);
-    assert.equal(await stack.stop(), 0);
+    assert.equal(await stack.stop('SIGINT'), 0);
     assert.ok(started.length >= 1);
     assert.deepEqual(started.filter(isAlive), []);
   }
