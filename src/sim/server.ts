@@ -174,10 +174,20 @@ export async function startSim(options: SimOptions): Promise<RunningSim> {
   };
 }
 
+const maxBodyBytes = 1 << 20;
+
+/** The request body as text; a body over 1 MiB is cut off and treated as invalid JSON. */
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > maxBodyBytes) {
+        req.destroy();
+        resolve('');
+      } else chunks.push(c);
+    });
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });

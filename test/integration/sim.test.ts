@@ -299,3 +299,11 @@ describe('sim: faults', () => {
     assert.equal(await hung, 'closed');
   });
 });
+
+test('a request body over 1 MiB is refused by closing the connection; the simulator keeps serving', async () => {
+  const s = await sim();
+  const huge = JSON.stringify(ask({ padding: 'x'.repeat(2 << 20) }));
+  await assert.rejects(post(s, '/v1/chat/completions', huge));
+  const res = await fetch(`${s.url}/v1/models`);
+  assert.equal(res.status, 200);
+});
