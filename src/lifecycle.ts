@@ -1,11 +1,11 @@
 import type { Logger } from './log.ts';
 
 /**
- * Waits for SIGINT or SIGTERM, then runs the cleanup once; a second signal is only logged.
- * The handlers stay installed: execa's signal-exit re-raises a signal that has no other listener
- * left, which would kill this process half-way through its cleanup.
+ * Waits for one of the signals (SIGINT and SIGTERM by default), then runs the cleanup once; a
+ * second signal is only logged. The handlers stay installed: execa's signal-exit re-raises a
+ * signal that has no other listener left, which would kill this process half-way through cleanup.
  */
-export function onShutdownSignal(logger: Logger, cleanup: () => Promise<void>): Promise<void> {
+export function onShutdownSignal(logger: Logger, cleanup: () => Promise<void>, signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): Promise<void> {
   return new Promise((resolve) => {
     let stopping = false;
     const handler = (signal: NodeJS.Signals) => {
@@ -14,7 +14,7 @@ export function onShutdownSignal(logger: Logger, cleanup: () => Promise<void>): 
       logger.info({ signal }, 'shutting down');
       void cleanup().finally(resolve);
     };
-    process.on('SIGINT', handler).on('SIGTERM', handler);
+    for (const signal of signals) process.on(signal, handler);
   });
 }
 
@@ -26,19 +26,27 @@ export class StartupError extends Error {
 /** Things started so far, stopped in reverse order: on shutdown, and when start-up fails half-way. */
 export class Teardown {
   readonly #steps: Array<() => Promise<void>> = [];
-  #done = false;
+  #run: Promise<void> | undefined;
 
-  /** Registers how to stop what was just started; after run() (Ctrl-C mid-start) it stops it at once. */
+  /** True once a shutdown has begun (a signal during start-up, say). */
+  get started(): boolean {
+    return this.#run !== undefined;
+  }
+
+  /** Registers how to stop what was just started; once the teardown has begun, stops it at once. */
   add(step: () => Promise<void>): void {
-    if (this.#done) {
-      void step().catch(() => {});
+    if (this.#run) {
+      this.#run = this.#run.then(() => step().catch(() => {}));
       throw new StartupError('interrupted while starting');
     }
     this.#steps.push(step);
   }
 
-  async run(): Promise<void> {
-    this.#done = true;
-    for (const step of this.#steps.splice(0).reverse()) await step().catch(() => {});
+  /** Runs the steps once; every caller waits for the same run. */
+  run(): Promise<void> {
+    this.#run ??= (async () => {
+      for (const step of this.#steps.splice(0).reverse()) await step().catch(() => {});
+    })();
+    return this.#run;
   }
 }

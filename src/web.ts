@@ -14,6 +14,8 @@ export interface OpsRoutes {
   links?: Record<string, string>;
   /** Present when the config came from a file: serves POST/PUT /-/reload. */
   reloader?: ConfigReloader | undefined;
+  /** As Prometheus' --web.enable-lifecycle: without it /-/reload answers 403 (SIGHUP still works). */
+  enableLifecycle?: boolean | undefined;
 }
 
 /** An Express app with the routes every Prometheus component has: /metrics, /-/healthy, /-/ready, a landing page. */
@@ -31,6 +33,7 @@ export function createOpsApp(ops: OpsRoutes): Express {
     else res.status(503).type('text/plain').send('Not ready.\n');
   });
   const reload = async (_req: express.Request, res: express.Response) => {
+    if (!ops.enableLifecycle) return void res.status(403).type('text/plain').send('Lifecycle API is not enabled.\n');
     if (!ops.reloader) return void res.status(400).type('text/plain').send('started without a config file: there is nothing to reload\n');
     try {
       res.type('text/plain').send(`config ${await ops.reloader.reload()}\n`);
@@ -61,12 +64,14 @@ export class ListenError extends Error {
   override name = 'ListenError';
 }
 
+export function listenError(address: ListenAddress, err: NodeJS.ErrnoException): ListenError {
+  return new ListenError(`cannot listen on ${address.host}:${address.port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`);
+}
+
 export function listen(app: Express, address: ListenAddress): Promise<Listening> {
   return new Promise((resolve, reject) => {
     const server = app.listen(address.port, address.host);
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      reject(new ListenError(`cannot listen on ${address.host}:${address.port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`));
-    });
+    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(address, err)));
     server.once('listening', () => {
       const { port } = server.address() as AddressInfo;
       const host = address.host.includes(':') ? `[${address.host}]` : address.host;

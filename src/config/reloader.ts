@@ -6,30 +6,39 @@ import type { Config } from './schema.ts';
 
 export type ReloadResult = 'reloaded' | 'unchanged';
 
+export interface ReloaderOptions {
+  file: string;
+  registry: Registry;
+  logger: Logger;
+  /** Puts a validated config into effect; throws (a ConfigError) to reject it. */
+  apply: (config: Config) => Promise<void>;
+  /** What "unchanged" means: by default the file's text; the remediator adds its token file. */
+  identity?: (config: Config, text: string) => Promise<string>;
+}
+
 /**
  * Re-reads the config file on /-/reload or SIGHUP, as Prometheus does: an unchanged file is
  * skipped, an invalid one is rejected and the running config kept, and the outcome is exported.
  */
 export class ConfigReloader {
   readonly file: string;
-  readonly #apply: (config: Config) => Promise<void>;
-  readonly #logger: Logger;
+  readonly #o: Required<ReloaderOptions>;
   readonly #successful: Gauge;
   readonly #lastSuccess: Gauge;
   #hash: string | undefined;
   #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
 
-  constructor(file: string, registry: Registry, logger: Logger, apply: (config: Config) => Promise<void>) {
-    this.file = file;
-    this.#apply = apply;
-    this.#logger = logger;
-    this.#successful = new Gauge({ name: 'qwen_sentinel_config_last_reload_successful', help: 'Whether the last configuration reload attempt was successful.', registers: [registry] });
-    this.#lastSuccess = new Gauge({ name: 'qwen_sentinel_config_last_reload_success_timestamp_seconds', help: 'Timestamp of the last successful configuration reload.', registers: [registry] });
+  constructor(options: ReloaderOptions) {
+    this.file = options.file;
+    this.#o = { identity: async (_config, text) => text, ...options };
+    this.#successful = new Gauge({ name: 'qwen_sentinel_config_last_reload_successful', help: 'Whether the last configuration reload attempt was successful.', registers: [options.registry] });
+    this.#lastSuccess = new Gauge({ name: 'qwen_sentinel_config_last_reload_success_timestamp_seconds', help: 'Timestamp of the last successful configuration reload.', registers: [options.registry] });
   }
 
   /** Records the config the process started with. */
-  started(text: string): void {
-    this.#hash = digest(text);
+  async started(config: Config, text: string): Promise<void> {
+    this.#hash = digest(await this.#o.identity(config, text));
     this.#successful.set(1);
     this.#lastSuccess.set(Date.now() / 1000);
   }
@@ -41,24 +50,32 @@ export class ConfigReloader {
     return next;
   }
 
+  /** Waits for a reload in progress; later ones are refused, so nothing restarts after a shutdown. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#queue;
+  }
+
   async #reload(): Promise<ReloadResult> {
+    if (this.#closed) throw new Error('shutting down');
+    const { logger } = this.#o;
     try {
       const { config, text } = await readConfigFile(this.file);
-      const hash = digest(text);
+      const hash = digest(await this.#o.identity(config, text));
       if (hash === this.#hash) {
-        this.#logger.info({ file: this.file }, 'config unchanged, not reloaded');
+        logger.info({ file: this.file }, 'config unchanged, not reloaded');
         this.#successful.set(1);
         return 'unchanged';
       }
-      await this.#apply(config);
+      await this.#o.apply(config);
       this.#hash = hash;
       this.#successful.set(1);
       this.#lastSuccess.set(Date.now() / 1000);
-      this.#logger.info({ file: this.file }, 'config reloaded');
+      logger.info({ file: this.file }, 'config reloaded');
       return 'reloaded';
     } catch (err) {
       this.#successful.set(0);
-      this.#logger.error({ file: this.file, err: (err as Error).message }, 'config reload failed; keeping the running config');
+      logger.error({ file: this.file, err: (err as Error).message }, 'config reload failed; keeping the running config');
       throw err;
     }
   }

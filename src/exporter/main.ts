@@ -9,6 +9,7 @@ export const exporterFlags = {
   'config.file': { type: 'string', placeholder: 'FILE', help: 'Config file (YAML) with the targets to probe.' },
   target: { type: 'string', multiple: true, placeholder: 'URL', help: 'Probe this OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1) with default settings, no config file needed.' },
   'web.listen-address': { type: 'string', default: '127.0.0.1:19150', placeholder: 'HOST:PORT', help: 'Address for /metrics, /-/healthy, /-/ready and /-/reload.' },
+  'web.enable-lifecycle': { type: 'boolean', help: 'Serve POST /-/reload (as Prometheus\' flag of that name). SIGHUP reloads either way.' },
   'config.check': { type: 'boolean', help: 'Validate the config and exit: 0 if valid, 1 if not.' },
   'log.level': { type: 'string', default: 'info', placeholder: 'LEVEL', help: 'One of fatal, error, warn, info, debug, trace.' },
 } satisfies FlagSpecs;
@@ -16,8 +17,9 @@ export const exporterFlags = {
 export const exporterUsage = `Usage: qwen-sentinel exporter [flags]
 
 Probes each model server in the background (model listing, health, a tiny streaming chat
-completion) and publishes the results as Prometheus metrics at /metrics. POST /-/reload or
-SIGHUP re-reads --config.file; an invalid file is rejected and the running config kept.
+completion) and publishes the results as Prometheus metrics at /metrics. SIGHUP (or POST
+/-/reload, with --web.enable-lifecycle) re-reads --config.file; an invalid file is rejected and
+the running config kept.
 
 ${formatFlags(exporterFlags)}`;
 
@@ -40,10 +42,11 @@ export async function runExporter(argv: string[]): Promise<void> {
     return;
   }
   const logger = createLogger('exporter', parseLogLevel(flags['log.level']!));
-  const exporter = await startExporter({ config, listen: parseListenAddress(flags['web.listen-address']!), logger, ...(configFile ? { configFile } : {}) });
+  const exporter = await startExporter({ config, listen: parseListenAddress(flags['web.listen-address']!), logger, enableLifecycle: flags['web.enable-lifecycle'] === true, ...(configFile ? { configFile } : {}) });
   // SIGHUP reloads, as with Prometheus; a failure is logged and exported, the old config stays.
   const onHangup = () => void exporter.reloader?.reload().catch(() => {});
   process.on('SIGHUP', onHangup);
+  // The SIGHUP handler stays through shutdown (without one, SIGHUP would kill the process
+  // mid-cleanup); close() makes the reloader refuse.
   await onShutdownSignal(logger, () => exporter.close());
-  process.off('SIGHUP', onHangup);
 }

@@ -10,8 +10,10 @@ export interface ExporterOptions {
   config: Config;
   listen: ListenAddress;
   logger: Logger;
-  /** The file the config came from, with its text: enables POST /-/reload. */
+  /** The file the config came from, with its text: enables reloading. */
   configFile?: { path: string; text: string };
+  /** Serve POST /-/reload (--web.enable-lifecycle). */
+  enableLifecycle?: boolean;
 }
 
 export interface RunningExporter extends Listening {
@@ -21,7 +23,7 @@ export interface RunningExporter extends Listening {
 }
 
 /** Starts probing and serving /metrics; used by the CLI and by `stack`. */
-export async function startExporter({ config, listen: address, logger, configFile }: ExporterOptions): Promise<RunningExporter> {
+export async function startExporter({ config, listen: address, logger, configFile, enableLifecycle }: ExporterOptions): Promise<RunningExporter> {
   const metrics = new ExporterMetrics(config.targets);
   let scheduler = new Scheduler(config.targets, { observer: metrics, logger });
   let ready = false;
@@ -29,16 +31,21 @@ export async function startExporter({ config, listen: address, logger, configFil
 
   // A valid new config replaces every probe loop; an invalid one never gets this far.
   const reloader = configFile
-    ? new ConfigReloader(configFile.path, metrics.registry, logger, async (next) => {
-        await scheduler.stop();
-        metrics.setTargets(next.targets);
-        scheduler = new Scheduler(next.targets, { observer: metrics, logger });
-        scheduler.start();
+    ? new ConfigReloader({
+        file: configFile.path,
+        registry: metrics.registry,
+        logger,
+        apply: async (next) => {
+          await scheduler.stop();
+          metrics.setTargets(next.targets);
+          scheduler = new Scheduler(next.targets, { observer: metrics, logger });
+          scheduler.start();
+        },
       })
     : undefined;
-  reloader?.started(configFile!.text);
+  await reloader?.started(config, configFile!.text);
 
-  const app = createOpsApp({ registry: metrics.registry, isReady: () => ready, title: 'qwen-sentinel exporter', reloader });
+  const app = createOpsApp({ registry: metrics.registry, isReady: () => ready, title: 'qwen-sentinel exporter', reloader, enableLifecycle });
   const listening = await listen(app, address);
   scheduler.start();
   logger.info({ url: listening.url, targets: config.targets.map((t) => t.name) }, 'exporter listening');
@@ -49,6 +56,7 @@ export async function startExporter({ config, listen: address, logger, configFil
     },
     reloader,
     close: async () => {
+      await reloader?.close();
       await scheduler.stop();
       await listening.close();
     },

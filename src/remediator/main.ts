@@ -8,6 +8,7 @@ import { loadToken } from './token.ts';
 export const remediatorFlags = {
   'config.file': { type: 'string', placeholder: 'FILE', help: 'Config file (YAML): targets with their remediation, and the remediator section (auth).' },
   'web.listen-address': { type: 'string', default: '127.0.0.1:19151', placeholder: 'HOST:PORT', help: 'Address for POST /webhook, GET /api/v1/targets, /metrics, /-/healthy, /-/ready and /-/reload.' },
+  'web.enable-lifecycle': { type: 'boolean', help: 'Serve POST /-/reload (as Prometheus\' flag of that name). SIGHUP reloads either way.' },
   'config.check': { type: 'boolean', help: 'Validate the config (and that the token can be read) and exit.' },
   'log.level': { type: 'string', default: 'info', placeholder: 'LEVEL', help: 'One of fatal, error, warn, info, debug, trace.' },
 } satisfies FlagSpecs;
@@ -17,9 +18,9 @@ export const remediatorUsage = `Usage: qwen-sentinel remediator --config.file=FI
 Receives Alertmanager webhooks (v4) at POST /webhook, authenticated by a Bearer token, and restarts
 the target named by each firing alert's "target" label: one restart at a time per target,
 duplicates ignored, a cooldown after each restart, the action run in the background.
-POST /-/reload or SIGHUP re-reads the config and the token; an invalid config, or one that
-changes a target with a "process" action (whose server this remediator owns), is rejected and
-the running config kept.
+SIGHUP (or POST /-/reload, with --web.enable-lifecycle) re-reads the config and the token; an
+invalid config, or one that changes a target with a "process" action (whose server this
+remediator owns), is rejected and the running config kept.
 
 ${formatFlags(remediatorFlags)}`;
 
@@ -35,10 +36,11 @@ export async function runRemediator(argv: string[]): Promise<void> {
     return;
   }
   const logger = createLogger('remediator', parseLogLevel(flags['log.level']!));
-  const running = await startRemediator({ config, token, listen: parseListenAddress(flags['web.listen-address']!), logger, configFile: { path, text } });
+  const running = await startRemediator({ config, token, listen: parseListenAddress(flags['web.listen-address']!), logger, configFile: { path, text }, enableLifecycle: flags['web.enable-lifecycle'] === true });
   // SIGHUP reloads, as with Alertmanager; a failure is logged and exported, the old config stays.
   const onHangup = () => void running.reloader?.reload().catch(() => {});
   process.on('SIGHUP', onHangup);
+  // The SIGHUP handler stays through shutdown (without one, SIGHUP would kill the process
+  // mid-cleanup); close() makes the reloader refuse.
   await onShutdownSignal(logger, () => running.close());
-  process.off('SIGHUP', onHangup);
 }

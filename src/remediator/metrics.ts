@@ -21,6 +21,14 @@ export class RemediatorMetrics {
     for (const { name, action } of targets) this.addTarget(name, action);
   }
 
+  /** Drops the series of a target a reload removed. */
+  removeTarget(name: string, action: string): void {
+    for (const outcome of ['success', 'failure']) this.actions.remove({ target: name, action, outcome });
+    this.processExits.remove({ target: name });
+    this.processUp.remove({ target: name });
+    this.lastAction.remove({ target: name });
+  }
+
   /** Pre-initialises a target's counters, so increase() in alert rules sees its first failure. */
   addTarget(name: string, action: string): void {
     for (const outcome of ['success', 'failure']) this.actions.inc({ target: name, action, outcome }, 0);

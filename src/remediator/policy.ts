@@ -125,13 +125,15 @@ export class Remediator {
     void work.finally(() => this.#running.delete(work));
   }
 
-  /** Applies a reloaded config: kept targets keep their state (restarts, cooldown), new ones start fresh. */
+  /** Applies a reloaded config: targets kept by name keep their state (restarts, cooldown, a
+   * restart in progress); new ones start fresh; removed ones are forgotten. */
   reconfigure(targets: ManagedTarget[], match: Record<string, string>): void {
     const states = new Map<string, TargetState>();
     for (const target of targets) {
       const old = this.#states.get(target.name);
-      if (old && old.target.action === target.action) {
-        // The same object: a restart running now updates the state that stays.
+      if (old) {
+        // The same object, by name, even when its action changed: a restart running now still
+        // counts as in progress, and its outcome lands in the state that stays.
         old.target = target;
         states.set(target.name, old);
       } else {
@@ -160,8 +162,12 @@ export class Remediator {
   }
 
   async stop(): Promise<void> {
+    // Stop first, so a running restart command is ended instead of awaited for its whole timeout;
+    // then again, for a server a restart in flight may have started meanwhile.
+    const stopAll = () => Promise.all([...this.#states.values()].map(({ target }) => target.action.stop()));
+    await stopAll();
     await this.idle();
-    await Promise.all([...this.#states.values()].map(({ target }) => target.action.stop()));
+    await stopAll();
   }
 
   /** The state of every target, for GET /api/v1/targets. */

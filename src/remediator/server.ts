@@ -18,8 +18,10 @@ export interface RemediatorServerOptions {
   logger: Logger;
   /** Where managed servers' output goes (tests silence it). */
   stdio?: 'inherit' | 'ignore';
-  /** The file the config came from, with its text: enables POST /-/reload. */
+  /** The file the config came from, with its text: enables reloading. */
   configFile?: { path: string; text: string };
+  /** Serve POST /-/reload (--web.enable-lifecycle). */
+  enableLifecycle?: boolean;
 }
 
 export interface RunningRemediator extends Listening {
@@ -61,6 +63,7 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
   const apply = async (next: Config) => {
     const token = await loadToken(next);
     const wanted = new Map(withRemediation(next).map((t) => [t.name, t.remediation]));
+    if (wanted.size === 0) throw new ConfigError(`${o.configFile!.path}: targets: no target has a remediation section`);
     const touched = [...new Set([...entries.keys(), ...wanted.keys()])].filter((name) => {
       const [before, after] = [entries.get(name)?.remediation, wanted.get(name)];
       return (before?.action === 'process' || after?.action === 'process') && !isDeepStrictEqual(before, after);
@@ -73,15 +76,18 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
       const kept = entries.get(name);
       nextEntries.set(name, kept && isDeepStrictEqual(kept.remediation, remediation) ? kept : build(name, remediation));
     }
+    for (const [name, entry] of entries) if (!nextEntries.has(name)) metrics.removeTarget(name, entry.remediation.action);
     entries = nextEntries;
     remediator.reconfigure([...entries.values()].map((e) => e.managed), next.remediator.match);
     settings.token = token;
     settings.maxBodyBytes = next.remediator.max_body_bytes;
   };
-  const reloader = o.configFile ? new ConfigReloader(o.configFile.path, metrics.registry, o.logger, apply) : undefined;
-  reloader?.started(o.configFile!.text);
+  // A rotated token file is a change too, even when the config text is not.
+  const identity = async (config: Config, text: string) => `${text}\0${await loadToken(config).catch((err: Error) => err.message)}`;
+  const reloader = o.configFile ? new ConfigReloader({ file: o.configFile.path, registry: metrics.registry, logger: o.logger, apply, identity }) : undefined;
+  await reloader?.started(o.config, o.configFile!.text);
 
-  const app = createOpsApp({ registry: metrics.registry, isReady: () => true, title: 'qwen-sentinel remediator', links: { Targets: '/api/v1/targets' }, reloader });
+  const app = createOpsApp({ registry: metrics.registry, isReady: () => true, title: 'qwen-sentinel remediator', links: { Targets: '/api/v1/targets' }, reloader, enableLifecycle: o.enableLifecycle });
   app.get('/api/v1/targets', (_req, res) => {
     res.json({ targets: remediator.snapshot() });
   });
@@ -95,6 +101,7 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
     remediator,
     reloader,
     close: async () => {
+      await reloader?.close();
       await listening.close();
       await remediator.stop();
     },

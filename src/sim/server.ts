@@ -3,6 +3,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { silentLogger, type Logger } from '../log.ts';
+import { listenError } from '../web.ts';
 import { isSimFault, simFaults, type SimFault } from './faults.ts';
 import { completionResponse, errorBody, modelList, newMeta, planChat, roleChunk, tokenChunk, usageChunk } from './completion.ts';
 import { generate } from './generate.ts';
@@ -142,8 +143,9 @@ export async function startSim(options: SimOptions): Promise<RunningSim> {
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => (server.off('error', reject), resolve()));
+    const failed = (err: NodeJS.ErrnoException) => reject(listenError(options, err));
+    server.once('error', failed);
+    server.listen(options.port, options.host, () => (server.off('error', failed), resolve()));
   });
   const port = (server.address() as AddressInfo).port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;

@@ -11,7 +11,7 @@ import { onShutdownSignal, Teardown } from '../lifecycle.ts';
 import { createLogger, parseLogLevel, type Logger, type LogLevel } from '../log.ts';
 import { loadToken } from '../remediator/token.ts';
 import { startRemediator } from '../remediator/server.ts';
-import { freePort, which } from './system.ts';
+import { bindablePort, which } from './system.ts';
 import { startExternal, writeAlertmanagerConfig, writePrometheusConfig } from './prometheus.ts';
 
 export const stackFlags = {
@@ -38,10 +38,11 @@ ${formatFlags(stackFlags)}`;
 
 const cliPath = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../cli.ts' : '../cli.js', import.meta.url));
 
-/** Port 0 becomes a concrete free port: the configs of the other components need to name it. */
+/** Port 0 becomes a concrete free port, since the other components' configs must name it; a
+ * taken port fails now, before anything starts (Prometheus would otherwise scrape a stranger). */
 async function concrete(text: string, flag: string): Promise<ListenAddress> {
   const address = parseListenAddress(text, flag);
-  return address.port === 0 ? { ...address, port: await freePort(address.host) } : address;
+  return { ...address, port: await bindablePort(address.host, address.port) };
 }
 const hostPort = (a: ListenAddress) => `${a.host}:${a.port}`;
 
@@ -49,13 +50,17 @@ export async function runStack(argv: string[]): Promise<void> {
   const flags = parseFlags(argv, stackFlags);
   const level = parseLogLevel(flags['log.level']!);
   const logger = createLogger('stack', level);
-  // Installed first: Ctrl-C at any moment stops whatever has been started so far.
+  // Installed first: Ctrl-C at any moment stops whatever has been started so far. SIGHUP too:
+  // the simulator runs in its own session, so a closed terminal would not reach it.
   const teardown = new Teardown();
-  const stopped = onShutdownSignal(logger, () => teardown.run());
+  const stopped = onShutdownSignal(logger, () => teardown.run(), ['SIGINT', 'SIGTERM', 'SIGHUP']);
   try {
     process.stdout.write(await startStack(flags, level, teardown, logger));
   } catch (err) {
+    const interrupted = teardown.started;
     await teardown.run();
+    // Stopped on request while starting: what failed then was only the shutdown in progress.
+    if (interrupted) return;
     throw err;
   }
   await stopped;
@@ -71,6 +76,11 @@ async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown
   const sim = await concrete(flags['sim.listen-address']!, 'sim.listen-address');
   const exporterAddress = await concrete(flags['exporter.listen-address']!, 'exporter.listen-address');
   const remediatorAddress = await concrete(flags['remediator.listen-address']!, 'remediator.listen-address');
+  const prometheusBin = await which('prometheus');
+  const alertmanagerBin = (await which('prometheus-alertmanager')) ?? (await which('alertmanager'));
+  const withPrometheus = prometheusBin !== undefined && alertmanagerBin !== undefined;
+  const prom = withPrometheus ? await concrete(flags['prometheus.listen-address']!, 'prometheus.listen-address') : undefined;
+  const am = withPrometheus ? await concrete(flags['alertmanager.listen-address']!, 'alertmanager.listen-address') : undefined;
 
   const dir = await mkdtemp(join(tmpdir(), 'qwen-sentinel-stack-'));
   teardown.add(() => rm(dir, { recursive: true, force: true }));
@@ -110,11 +120,7 @@ async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown
     ['remediator', remediator.url],
   ];
 
-  const prometheusBin = await which('prometheus');
-  const alertmanagerBin = (await which('prometheus-alertmanager')) ?? (await which('alertmanager'));
-  if (prometheusBin && alertmanagerBin) {
-    const prom = await concrete(flags['prometheus.listen-address']!, 'prometheus.listen-address');
-    const am = await concrete(flags['alertmanager.listen-address']!, 'alertmanager.listen-address');
+  if (prometheusBin && alertmanagerBin && prom && am) {
     const wiring = { exporter: hostPort(exporterAddress), remediator: hostPort(remediatorAddress), alertmanager: hostPort(am), tokenFile, interval: flags['probe.interval']! };
     const promConfig = await writePrometheusConfig(dir, wiring);
     const amConfig = await writeAlertmanagerConfig(dir, wiring);
@@ -134,7 +140,7 @@ async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown
     ...rows.map(([name, url]) => `  ${name.padEnd(width)}${url}`),
     `  ${'files'.padEnd(width)}${dir}`,
     '',
-    prometheusBin && alertmanagerBin
+    withPrometheus
       ? `Break the model and watch the loop heal it:\n  curl -X POST -H 'content-type: application/json' -d '{"fault":"hang-generation"}' http://${hostPort(sim)}/sim/fault\n  kill -9 $(curl -s ${remediator.url}/api/v1/targets | grep -o '"pid":[0-9]*' | cut -d: -f2)`
       : 'Prometheus and Alertmanager are not on PATH, so alerts cannot fire and the loop does not close.\n' +
         'Install them (Debian/Ubuntu: sudo apt-get install prometheus prometheus-alertmanager; else https://prometheus.io/download/) and run this again.',

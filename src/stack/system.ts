@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { ListenError, listenError } from '../web.ts';
 
 /** The full path of an executable on PATH, or undefined; no shell involved. */
 export async function which(name: string, path = process.env.PATH ?? ''): Promise<string | undefined> {
@@ -17,14 +18,23 @@ export async function which(name: string, path = process.env.PATH ?? ''): Promis
   return undefined;
 }
 
-/** Asks the kernel for a free port on host; used for components we cannot ask afterwards (Prometheus). */
-export function freePort(host: string): Promise<number> {
+/**
+ * Checks that host:port can be bound (port 0: asks the kernel for a free one) and returns the
+ * port. For components we start as processes (the simulator, Prometheus) that we cannot ask
+ * afterwards; a small race remains between this check and their own bind.
+ */
+export function bindablePort(host: string, port = 0): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError({ host, port }, err)));
+    server.listen(port, host, () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new ListenError(`cannot listen on ${host}:${port}`))));
     });
   });
+}
+
+/** A free port on host. */
+export function freePort(host: string): Promise<number> {
+  return bindablePort(host, 0);
 }

@@ -24,7 +24,7 @@ test('/-/reload swaps in a valid config, skips an unchanged one, rejects a bad o
   const file = join(dir, 'sentinel.yml');
   await writeFile(file, configText('first'));
   const { config, text } = await readConfigFile(file);
-  const exporter = await startExporter({ config, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, configFile: { path: file, text } });
+  const exporter = await startExporter({ config, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, configFile: { path: file, text }, enableLifecycle: true });
   const reload = async () => {
     const res = await fetch(`${exporter.url}/-/reload`, { method: 'POST' });
     return [res.status, await res.text()] as const;
@@ -59,7 +59,7 @@ test('/-/reload swaps in a valid config, skips an unchanged one, rejects a bad o
   }
 });
 
-test('SIGHUP reloads the exporter process; --target mode has nothing to reload', { timeout: 30_000 }, async () => {
+test('SIGHUP reloads the exporter process; --target mode has nothing to reload; /-/reload needs --web.enable-lifecycle', { timeout: 30_000 }, async () => {
   const file = join(dir, 'hup.yml');
   await writeFile(file, configText('before-hup'));
   const port = await freePort('127.0.0.1');
@@ -74,8 +74,13 @@ test('SIGHUP reloads the exporter process; --target mode has nothing to reload',
   } finally {
     child.kill('SIGTERM');
   }
-  const flagsOnly = await startExporter({ config: (await readConfigFile(file)).config, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger });
-  const res = await fetch(`${flagsOnly.url}/-/reload`, { method: 'POST' });
-  assert.equal(res.status, 400);
+  const flagsOnly = await startExporter({ config: (await readConfigFile(file)).config, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, enableLifecycle: true });
+  assert.equal((await fetch(`${flagsOnly.url}/-/reload`, { method: 'POST' })).status, 400);
   await flagsOnly.close();
+  // Without --web.enable-lifecycle, as in Prometheus, the HTTP endpoint is refused.
+  const { config, text } = await readConfigFile(file);
+  const locked = await startExporter({ config, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, configFile: { path: file, text } });
+  const res = await fetch(`${locked.url}/-/reload`, { method: 'POST' });
+  assert.deepEqual([res.status, await res.text()], [403, 'Lifecycle API is not enabled.\n']);
+  await locked.close();
 });

@@ -142,15 +142,20 @@ test('command: a non-zero exit and a timeout are failures', async () => {
 
 test('command: the timeout ends the whole group, and a daemon left behind does not hold the action', async () => {
   const daemonPid = join(dir, 'daemon.pid');
-  // Starts a long-lived background child (as `nohup server &` would) and exits 0 at once.
-  const spawnsDaemon = `const c = require('child_process').spawn('sleep', ['300'], { stdio: ['ignore', 'inherit', 'inherit'] }); require('fs').writeFileSync(${JSON.stringify(daemonPid)}, String(c.pid)); c.unref();`;
+  const logged = join(dir, 'daemon.logged');
+  // Starts a long-lived background child (as `nohup server &` would) and exits 0 at once; the
+  // daemon keeps the inherited stdout and logs to it later (SIGPIPE would kill it if we closed it).
+  // A shell daemon, as restart scripts start them: its echo dies of SIGPIPE on a closed pipe.
+  const daemon = `sleep 0.3; echo still-logging; touch '${logged}'; sleep 300`;
+  const spawnsDaemon = `const c = require('child_process').spawn('sh', ['-c', ${JSON.stringify(daemon)}], { stdio: ['ignore', 'inherit', 'inherit'] }); require('fs').writeFileSync(${JSON.stringify(daemonPid)}, String(c.pid)); c.unref();`;
   const started = Date.now();
   const ok = await commandAction([process.execPath, '-e', spawnsDaemon], { timeout: '10s' }).restart({ alertname: 'x', fingerprint: 'f' });
   assert.deepEqual(ok, { ok: true, message: 'exit 0' });
   assert.ok(Date.now() - started < 5000, 'did not wait for the daemon holding stdout');
-  const daemon = Number(await readFile(daemonPid, 'utf8'));
-  assert.ok(alive(daemon), 'the daemon it started keeps running');
-  process.kill(daemon, 'SIGKILL');
+  const pid = Number(await readFile(daemonPid, 'utf8'));
+  await waitFor(() => existsSync(logged));
+  assert.ok(alive(pid), 'the daemon it started keeps running, and logging');
+  process.kill(pid, 'SIGKILL');
 
   const grandchild = join(dir, 'grandchild.pid');
   const hangs = `const c = require('child_process').spawn('sleep', ['300'], { stdio: 'inherit' }); require('fs').writeFileSync(${JSON.stringify(grandchild)}, String(c.pid)); setInterval(() => {}, 1000);`;
@@ -192,4 +197,16 @@ test('process: a server that cannot start is a failed restart, not an unexpected
   assert.equal(events.exits, 0);
   assert.equal(broken.pid(), undefined);
   await broken.stop();
+});
+
+test('command: stop() (a shutdown) ends a running restart command instead of waiting for its timeout', async () => {
+  const action = commandAction([process.execPath, '-e', 'setInterval(() => {}, 1000)'], { timeout: '1h' });
+  const started = Date.now();
+  const running = action.restart({ alertname: 'x', fingerprint: 'f' });
+  await sleep(300);
+  await action.stop();
+  const outcome = await running;
+  assert.equal(outcome.ok, false);
+  assert.match(outcome.message, /killed by SIGTERM/);
+  assert.ok(Date.now() - started < 5000);
 });

@@ -30,7 +30,7 @@ test('/-/reload applies auth and command-target changes, refuses to touch an own
   await writeFile(tokenFile, 'first-token-0123456789');
   await writeFile(file, config());
   const { config: initial, text } = await readConfigFile(file);
-  const running = await startRemediator({ config: initial, token: await loadToken(initial), listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, stdio: 'ignore', configFile: { path: file, text } });
+  const running = await startRemediator({ config: initial, token: await loadToken(initial), listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, stdio: 'ignore', configFile: { path: file, text }, enableLifecycle: true });
   const reload = async () => {
     const res = await fetch(`${running.url}/-/reload`, { method: 'POST' });
     return [res.status, await res.text()] as const;
@@ -58,6 +58,18 @@ test('/-/reload applies auth and command-target changes, refuses to touch an own
     assert.equal(await send('second-token-0123456789'), 200);
     assert.equal(ownedPid(), pid);
     assert.ok(isAlive(pid));
+
+    // Rotating the token file alone is a change too.
+    await writeFile(tokenFile, 'third-token-0123456789');
+    assert.deepEqual(await reload(), [200, 'config reloaded\n']);
+    assert.equal(await send('second-token-0123456789'), 401);
+    assert.equal(await send('third-token-0123456789'), 200);
+
+    // A reload that leaves nothing to remediate is refused, as start-up would be.
+    await writeFile(file, stringify({ targets: [{ url: 'http://127.0.0.1:1/v1' }], remediator: { auth: { bearer_token_file: tokenFile } } }));
+    const [emptyStatus, emptyBody] = await reload();
+    assert.equal(emptyStatus, 500);
+    assert.match(emptyBody, /targets: no target has a remediation section/);
 
     // An invalid file is rejected with the field named.
     await writeFile(file, config().replace('max_body_bytes: 4096', 'max_body_bytes: lots'));

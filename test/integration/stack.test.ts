@@ -9,11 +9,9 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { requireBinary } from '../helpers/require-binary.ts';
 import { descendants, eventually, isAlive, startStack } from '../helpers/stack-child.ts';
 
 const cli = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
-const prometheus = requireBinary('prometheus');
 
 // The embedded default without Prometheus and Alertmanager on PATH: it says how to get them,
 // runs the rest, and stops what it started.
@@ -63,34 +61,42 @@ async function occupied(): Promise<{ address: string; close: () => void }> {
   return { address: `127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
 }
 
-test('a taken port fails the stack with a clear message and leaves nothing running', { timeout: 60_000 }, async () => {
-  const busy = await occupied();
+// Every address is checked before anything starts: a taken port is a clear error, never a
+// stranger probed (or scraped) as if it were ours.
+for (const component of ['sim', 'exporter', 'remediator', 'prometheus', 'alertmanager']) {
+  test(`a taken ${component} port fails the stack before anything starts`, { timeout: 30_000 }, async () => {
+    const busy = await occupied();
+    try {
+      const args = ['sim', 'exporter', 'remediator', 'prometheus', 'alertmanager'].map((c) => `--${c}.listen-address=${c === component ? busy.address : '127.0.0.1:0'}`);
+      const result = await failingStack(args);
+      assert.equal(result.code, 1, result.out);
+      assert.match(result.out, new RegExp(`^qwen-sentinel stack: cannot listen on ${busy.address}: address already in use$`, 'm'));
+      assert.doesNotMatch(result.out, /model server started/);
+      assert.deepEqual(result.started, []);
+    } finally {
+      busy.close();
+    }
+  });
+}
+
+test('Prometheus dying at start-up fails the stack, with its log, and stops what had started', { timeout: 60_000 }, async () => {
+  // Stand-ins that fail the way a broken install does; the real ones are exercised in test/e2e.
+  const bin = await mkdtemp(join(tmpdir(), 'qs-fakebin-'));
   try {
-    const env = { ...process.env, PATH: dirname(process.execPath) };
+    for (const name of ['prometheus', 'prometheus-alertmanager']) {
+      await writeFile(join(bin, name), `#!/bin/sh\necho "${name}: boom: cannot open storage" >&2\nexit 1\n`, { mode: 0o755 });
+    }
+    const env = { ...process.env, PATH: `${bin}:${dirname(process.execPath)}` };
     const any = '127.0.0.1:0';
-    const result = await failingStack([`--sim.listen-address=${any}`, `--remediator.listen-address=${any}`, `--exporter.listen-address=${busy.address}`], env);
+    const result = await failingStack(['sim', 'exporter', 'remediator', 'prometheus', 'alertmanager'].map((c) => `--${c}.listen-address=${any}`), env);
     assert.equal(result.code, 1, result.out);
-    assert.match(result.out, new RegExp(`qwen-sentinel stack: cannot listen on ${busy.address}: address already in use`));
-    // The remediator had started the simulator before the exporter failed: its log names the pid.
+    assert.match(result.out, /^qwen-sentinel stack: (prometheus|alertmanager) exited at start-up; the end of its log:\n(prometheus|prometheus-alertmanager): boom: cannot open storage$/m);
+    assert.doesNotMatch(result.out, /stack is running/);
     const simPid = Number(/"pid":(\d+),[^\n]*"msg":"model server started"/.exec(result.out)?.[1]);
     assert.ok(simPid > 0, result.out);
     await eventually('everything it started to be gone', 10_000, async () => ([simPid, ...result.started].filter(isAlive).length === 0 ? true : undefined));
   } finally {
-    busy.close();
-  }
-});
-
-test('Prometheus failing to start fails the stack, with its log, and leaves nothing running', { skip: !prometheus && 'prometheus missing', timeout: 90_000 }, async () => {
-  const busy = await occupied();
-  try {
-    const any = '127.0.0.1:0';
-    const result = await failingStack([`--sim.listen-address=${any}`, `--remediator.listen-address=${any}`, `--exporter.listen-address=${any}`, `--alertmanager.listen-address=${any}`, `--prometheus.listen-address=${busy.address}`, '--log.level=error']);
-    assert.equal(result.code, 1, result.out);
-    assert.match(result.out, /qwen-sentinel stack: prometheus exited at start-up; the end of its log:\n.*address already in use/s);
-    assert.doesNotMatch(result.out, /stack is running/);
-    await eventually('everything it started to be gone', 10_000, async () => (result.started.filter(isAlive).length === 0 ? true : undefined));
-  } finally {
-    busy.close();
+    await rm(bin, { recursive: true, force: true });
   }
 });
 
@@ -114,4 +120,14 @@ test('the remediator refuses a taken port before starting any model server', { t
     busy.close();
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('SIGHUP (a closed terminal) stops the stack and everything it started', { timeout: 60_000 }, async () => {
+  const env = { ...process.env, PATH: dirname(process.execPath) };
+  const any = '127.0.0.1:0';
+  const stack = await startStack([`--sim.listen-address=${any}`, `--exporter.listen-address=${any}`, `--remediator.listen-address=${any}`, '--sim.startup-delay=0s', '--log.level=warn'], env);
+  await eventually('the simulator to be started', 10_000, async () => (descendants(stack.child.pid!).length > 0 ? true : undefined));
+  const started = descendants(stack.child.pid!);
+  assert.equal(await stack.stop('SIGHUP'), 0);
+  await eventually('everything it started to be gone', 10_000, async () => (started.filter(isAlive).length === 0 ? true : undefined));
 });

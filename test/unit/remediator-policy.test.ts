@@ -130,3 +130,17 @@ test('a reconfigure keeps the state of kept targets, starts new ones fresh and f
   assert.deepEqual(decide(payload({ fingerprint: '2222222222222222' })), ['not_matching']);
   assert.deepEqual(decide(payload({ labels: { remediate: 'yes' }, fingerprint: '3333333333333333' })), ['unknown_target']);
 });
+
+test('a target whose action a reload replaced mid-restart stays in progress: never two restarts at once', async () => {
+  const { action, remediator, decide } = setup(60_000);
+  action.manual = true;
+  decide(payload({}));
+  const replacement = new FakeAction();
+  remediator.reconfigure([{ name: 'qwen3', action: replacement, cooldownMs: 60_000 }], { remediate: 'restart' });
+  assert.deepEqual(decide(payload({ fingerprint: '4444444444444444' })), ['in_progress']);
+  action.release();
+  await remediator.idle();
+  assert.equal(replacement.calls.length, 0);
+  const [state] = remediator.snapshot();
+  assert.deepEqual([state!.restarts, state!.state], [1, 'cooldown']);
+});

@@ -18,8 +18,8 @@ const killAfterMs = 5000;
 /**
  * Runs a fixed argv (e.g. `systemctl restart vllm.service`) without a shell. Alert details reach it
  * only as fixed environment variables, never spliced into argv nor named after labels.
- * It runs in its own process group so a timeout ends everything it started; once it exits, a
- * daemon it left behind (`nohup server &`) keeps running and no longer holds up the action.
+ * It runs in its own process group so a timeout (or a shutdown) ends everything it started; once
+ * it exits, a daemon it left behind (`nohup server &`) keeps running and no longer holds it up.
  */
 export class CommandAction implements Action {
   readonly kind = 'command';
@@ -29,8 +29,15 @@ export class CommandAction implements Action {
     this.#o = options;
   }
 
+  /** Process groups of commands running now, ended by stop() so a shutdown is not held up. */
+  readonly #running = new Set<number>();
+
   async start(): Promise<void> {}
-  async stop(): Promise<void> {}
+
+  async stop(): Promise<void> {
+    for (const pgid of this.#running) signalGroup(pgid, 'SIGTERM');
+    if (this.#running.size > 0) setTimeout(() => [...this.#running].forEach((pgid) => signalGroup(pgid, 'SIGKILL')), killAfterMs).unref();
+  }
   pid(): undefined {
     return undefined;
   }
@@ -52,6 +59,7 @@ export class CommandAction implements Action {
       },
       ...(this.#o.config.cwd ? { cwd: this.#o.config.cwd } : {}),
     });
+    if (child.pid !== undefined) this.#running.add(child.pid);
     let output = '';
     child.all?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-keptOutputChars)));
 
@@ -69,10 +77,10 @@ export class CommandAction implements Action {
     const result: { code: number | null; signal: string | null; spawnError?: string | undefined } = await Promise.race([exited, ended]);
     clearTimeout(timer);
     clearTimeout(killer);
+    this.#running.delete(child.pid ?? -1);
     if (timedOut && child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
-    child.all?.destroy();
-    child.stdout?.destroy();
-    child.stderr?.destroy();
+    // The pipes stay open and drained (the output listener keeps only a tail): closing them would
+    // kill a daemon the command left behind with SIGPIPE at its next log line.
     void ended.catch(() => {});
 
     const ok = !timedOut && result.code === 0;

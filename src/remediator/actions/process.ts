@@ -48,6 +48,8 @@ export class ProcessAction implements Action {
   async restart(context: RestartContext): Promise<ActionOutcome> {
     const old = this.pid();
     await this.#terminate();
+    // A shutdown began while the old server was stopping: do not start a new one behind it.
+    if (this.#stopped) return { ok: false, message: 'remediator shutting down' };
     this.#spawn();
     const pid = this.pid();
     if (pid === undefined) return { ok: false, message: `could not start ${this.#o.config.command[0]}` };
