@@ -155,7 +155,8 @@ test('command: the timeout ends the whole group, and a daemon left behind does n
   const pid = Number(await readFile(daemonPid, 'utf8'));
   await waitFor(() => existsSync(logged));
   assert.ok(alive(pid), 'the daemon it started keeps running, and logging');
-  process.kill(pid, 'SIGKILL');
+  // The daemon's group is the command's: end it all, or its `sleep` would hold this test open.
+  process.kill(-(await processGroup(pid)), 'SIGKILL');
 
   const grandchild = join(dir, 'grandchild.pid');
   const hangs = `const c = require('child_process').spawn('sleep', ['300'], { stdio: 'inherit' }); require('fs').writeFileSync(${JSON.stringify(grandchild)}, String(c.pid)); setInterval(() => {}, 1000);`;
