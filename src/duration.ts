@@ -11,15 +11,3 @@ export function parseDuration(text: string): number | undefined {
   if (!groups || text === '') return undefined;
   return order.reduce((total, unit) => total + Number(groups[unit] ?? 0) * msPer[unit], 0);
 }
-
-/** Formats milliseconds as a Prometheus duration, for logs and generated configs. */
-export function formatDuration(ms: number): string {
-  let rest = Math.round(ms);
-  let out = '';
-  for (const unit of ['h', 'm', 's', 'ms'] as const) {
-    const n = Math.floor(rest / msPer[unit]);
-    if (n > 0) out += `${n}${unit}`;
-    rest -= n * msPer[unit];
-  }
-  return out || '0s';
-}

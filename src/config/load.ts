@@ -48,6 +48,3 @@ export async function readConfigFile(path: string): Promise<{ config: Config; te
   return { config: parseConfigText(text, path), text };
 }
 
-export async function loadConfigFile(path: string): Promise<Config> {
-  return (await readConfigFile(path)).config;
-}

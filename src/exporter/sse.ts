@@ -25,9 +25,4 @@ export class SseDecoder {
     }
     return events;
   }
-
-  /** Bytes received but not yet part of a complete line. */
-  get pendingLength(): number {
-    return this.#buffer.length;
-  }
 }

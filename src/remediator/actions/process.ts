@@ -21,7 +21,7 @@ const respawnDelayMs = 1000;
 /**
  * The remediator starts the model server itself and owns it: the server (not a shell) leads its own
  * process group, so a restart signals exactly that group (SIGTERM, SIGKILL after the grace period)
- * and nothing else on the machine, unlike `pkill -f python`.
+ * and nothing else on the machine, unlike the seed article's kill-by-name loop.
  */
 export class ProcessAction implements Action {
   readonly kind = 'process';
