@@ -1,3 +1,4 @@
+import type { ConfigReloader } from './config/reloader.ts';
 import type { Logger } from './log.ts';
 
 /**
@@ -16,6 +17,15 @@ export function onShutdownSignal(logger: Logger, cleanup: () => Promise<void>, s
     };
     for (const signal of signals) process.on(signal, handler);
   });
+}
+
+/**
+ * SIGHUP reloads the config, as with Prometheus; a failure is logged and exported by the reloader
+ * and the old config stays. The handler is never removed: without one, SIGHUP would kill the
+ * process, even mid-cleanup (the reloader refuses once closed).
+ */
+export function reloadOnHangup(reloader: ConfigReloader | undefined): void {
+  process.on('SIGHUP', () => void reloader?.reload().catch(() => {}));
 }
 
 /** A component could not start (a dependency exited, never became ready): exit 1 with this message. */

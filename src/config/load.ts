@@ -47,4 +47,3 @@ export async function readConfigFile(path: string): Promise<{ config: Config; te
   }
   return { config: parseConfigText(text, path), text };
 }
-

@@ -1,7 +1,7 @@
 import { parseConfig, readConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { formatFlags, parseFlags, parseListenAddress, UsageError, type FlagSpecs } from '../flags.ts';
-import { onShutdownSignal } from '../lifecycle.ts';
+import { onShutdownSignal, reloadOnHangup } from '../lifecycle.ts';
 import { createLogger, parseLogLevel } from '../log.ts';
 import { startExporter } from './server.ts';
 
@@ -43,10 +43,6 @@ export async function runExporter(argv: string[]): Promise<void> {
   }
   const logger = createLogger('exporter', parseLogLevel(flags['log.level']!));
   const exporter = await startExporter({ config, listen: parseListenAddress(flags['web.listen-address']!), logger, enableLifecycle: flags['web.enable-lifecycle'] === true, ...(configFile ? { configFile } : {}) });
-  // SIGHUP reloads, as with Prometheus; a failure is logged and exported, the old config stays.
-  const onHangup = () => void exporter.reloader?.reload().catch(() => {});
-  process.on('SIGHUP', onHangup);
-  // The SIGHUP handler stays through shutdown (without one, SIGHUP would kill the process
-  // mid-cleanup); close() makes the reloader refuse.
+  reloadOnHangup(exporter.reloader);
   await onShutdownSignal(logger, () => exporter.close());
 }

@@ -1,8 +1,8 @@
-import { ConfigError, readConfigFile } from '../config/load.ts';
+import { readConfigFile } from '../config/load.ts';
 import { formatFlags, parseFlags, parseListenAddress, UsageError, type FlagSpecs } from '../flags.ts';
-import { onShutdownSignal } from '../lifecycle.ts';
+import { onShutdownSignal, reloadOnHangup } from '../lifecycle.ts';
 import { createLogger, parseLogLevel } from '../log.ts';
-import { startRemediator } from './server.ts';
+import { remediationTargets, startRemediator } from './server.ts';
 import { loadToken } from './token.ts';
 
 export const remediatorFlags = {
@@ -30,17 +30,13 @@ export async function runRemediator(argv: string[]): Promise<void> {
   if (!path) throw new UsageError('--config.file is required');
   const { config, text } = await readConfigFile(path);
   const token = await loadToken(config);
-  if (!config.targets.some((t) => t.remediation)) throw new ConfigError(`${path}: targets: no target has a remediation section`);
+  const targets = remediationTargets(config, path);
   if (flags['config.check']) {
-    process.stdout.write(`config OK: ${config.targets.filter((t) => t.remediation).length} target(s) with remediation\n`);
+    process.stdout.write(`config OK: ${targets.length} target(s) with remediation\n`);
     return;
   }
   const logger = createLogger('remediator', parseLogLevel(flags['log.level']!));
   const running = await startRemediator({ config, token, listen: parseListenAddress(flags['web.listen-address']!), logger, configFile: { path, text }, enableLifecycle: flags['web.enable-lifecycle'] === true });
-  // SIGHUP reloads, as with Alertmanager; a failure is logged and exported, the old config stays.
-  const onHangup = () => void running.reloader?.reload().catch(() => {});
-  process.on('SIGHUP', onHangup);
-  // The SIGHUP handler stays through shutdown (without one, SIGHUP would kill the process
-  // mid-cleanup); close() makes the reloader refuse.
+  reloadOnHangup(running.reloader);
   await onShutdownSignal(logger, () => running.close());
 }

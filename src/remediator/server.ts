@@ -34,7 +34,12 @@ interface Entry {
   remediation: Remediation;
 }
 
-const withRemediation = (config: Config) => config.targets.flatMap((t) => (t.remediation ? [{ name: t.name, remediation: t.remediation }] : []));
+/** The targets the remediator acts for; a config with none is refused, at start-up and on reload. */
+export function remediationTargets(config: Config, source: string): Array<{ name: string; remediation: Remediation }> {
+  const targets = config.targets.flatMap((t) => (t.remediation ? [{ name: t.name, remediation: t.remediation }] : []));
+  if (targets.length === 0) throw new ConfigError(`${source}: targets: no target has a remediation section`);
+  return targets;
+}
 
 /** Builds the actions, serves the webhook, the API and metrics, then starts the servers it owns. */
 export async function startRemediator(o: RemediatorServerOptions): Promise<RunningRemediator> {
@@ -54,7 +59,7 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
     });
     return { managed: { name, action, cooldownMs: remediation.cooldown }, remediation };
   };
-  let entries = new Map(withRemediation(o.config).map(({ name, remediation }) => [name, build(name, remediation)]));
+  let entries = new Map(remediationTargets(o.config, o.configFile?.path ?? 'config').map(({ name, remediation }) => [name, build(name, remediation)]));
   remediator = new Remediator({ targets: [...entries.values()].map((e) => e.managed), match: o.config.remediator.match, logger: o.logger, metrics });
   const settings: WebhookSettings = { token: o.token, maxBodyBytes: o.config.remediator.max_body_bytes };
 
@@ -62,8 +67,7 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
   // touch `process` targets: their servers are running under this remediator's ownership.
   const apply = async (next: Config) => {
     const token = await loadToken(next);
-    const wanted = new Map(withRemediation(next).map((t) => [t.name, t.remediation]));
-    if (wanted.size === 0) throw new ConfigError(`${o.configFile!.path}: targets: no target has a remediation section`);
+    const wanted = new Map(remediationTargets(next, o.configFile!.path).map((t) => [t.name, t.remediation]));
     const touched = [...new Set([...entries.keys(), ...wanted.keys()])].filter((name) => {
       const [before, after] = [entries.get(name)?.remediation, wanted.get(name)];
       return (before?.action === 'process' || after?.action === 'process') && !isDeepStrictEqual(before, after);

@@ -35,8 +35,13 @@ export class CommandAction implements Action {
   async start(): Promise<void> {}
 
   async stop(): Promise<void> {
-    for (const pgid of this.#running) signalGroup(pgid, 'SIGTERM');
-    if (this.#running.size > 0) setTimeout(() => [...this.#running].forEach((pgid) => signalGroup(pgid, 'SIGKILL')), killAfterMs).unref();
+    for (const pgid of this.#running) this.#end(pgid);
+  }
+
+  /** SIGTERM to the command's group, SIGKILL after killAfterMs if it is still running then. */
+  #end(pgid: number): void {
+    signalGroup(pgid, 'SIGTERM');
+    setTimeout(() => this.#running.has(pgid) && signalGroup(pgid, 'SIGKILL'), killAfterMs).unref();
   }
   pid(): undefined {
     return undefined;
@@ -64,19 +69,15 @@ export class CommandAction implements Action {
     child.all?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-keptOutputChars)));
 
     let timedOut = false;
-    let killer: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       timedOut = true;
-      if (child.pid === undefined) return;
-      signalGroup(child.pid, 'SIGTERM');
-      killer = setTimeout(() => signalGroup(child.pid!, 'SIGKILL'), killAfterMs);
+      if (child.pid !== undefined) this.#end(child.pid);
     }, this.#o.config.timeout);
     // The exit event, not the end of output: a background child may hold the pipes for hours.
     const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     const ended = child.then((r) => ({ code: r.exitCode ?? null, signal: r.signal ?? null, spawnError: r.exitCode === undefined && r.signal === undefined ? r.message : undefined }));
     const result: { code: number | null; signal: string | null; spawnError?: string | undefined } = await Promise.race([exited, ended]);
     clearTimeout(timer);
-    clearTimeout(killer);
     this.#running.delete(child.pid ?? -1);
     if (timedOut && child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
     // The pipes stay open and drained (the output listener keeps only a tail): closing them would
