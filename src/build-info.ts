@@ -1,8 +1,19 @@
-import { Gauge, type Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { version } from './version.ts';
 
-/** qwen_sentinel_build_info{version,nodejs} 1, as every Prometheus component exports its build. */
-export function registerBuildInfo(registry: Registry): void {
+// prom-client exports these gauges with a _total suffix, which promtool's lint rejects (only
+// counters end in _total); nodejs_active_handles and nodejs_active_requests carry the same counts.
+const mislabelled = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/**
+ * A component's own registry: process and Node.js metrics, and
+ * qwen_sentinel_build_info{version,nodejs} 1, as every Prometheus component exports its build.
+ */
+export function componentRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  for (const name of mislabelled) registry.removeSingleMetric(name);
   new Gauge({ name: 'qwen_sentinel_build_info', help: 'Always 1; labels carry the version and the Node.js runtime.', labelNames: ['version', 'nodejs'], registers: [registry] })
     .set({ version, nodejs: process.version }, 1);
+  return registry;
 }

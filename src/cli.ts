@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError } from './config/load.ts';
 import { exporterUsage, runExporter } from './exporter/main.ts';
+import { probeUsage, runProbeCommand } from './exporter/probe-command.ts';
 import { UsageError } from './flags.ts';
 import { StartupError } from './lifecycle.ts';
 import { remediatorUsage, runRemediator } from './remediator/main.ts';
@@ -9,12 +10,13 @@ import { runStack, stackUsage } from './stack/main.ts';
 import { version } from './version.ts';
 import { ListenError } from './web.ts';
 
-const commands = {
+const commands: Record<string, { run: (argv: string[]) => Promise<number | void>; usage: string; summary: string }> = {
   stack: { run: runStack, usage: stackUsage, summary: 'Run the whole loop on loopback: simulator, exporter, remediator, Prometheus, Alertmanager.' },
   exporter: { run: runExporter, usage: exporterUsage, summary: 'Probe model servers and publish Prometheus metrics.' },
+  probe: { run: runProbeCommand, usage: probeUsage, summary: 'Probe one model server once; exit 0 when healthy, 1 when not (liveness checks, scripts).' },
   remediator: { run: runRemediator, usage: remediatorUsage, summary: 'Receive Alertmanager webhooks and restart the right model server.' },
   sim: { run: runSim, usage: simUsage, summary: 'Simulate an OpenAI-compatible Qwen3 server, with fault injection.' },
-} as const;
+};
 
 const usage = `Usage: qwen-sentinel <command> [flags]
 
@@ -38,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`qwen-sentinel ${version} (node ${process.version})\n`);
     return 0;
   }
-  const command = commands[first as keyof typeof commands];
+  const command = Object.hasOwn(commands, first) ? commands[first] : undefined;
   if (!command) {
     process.stderr.write(`qwen-sentinel: unknown command "${first}"\n\n${usage}`);
     return 2;
@@ -48,8 +50,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    await command.run(rest);
-    return 0;
+    return (await command.run(rest)) ?? 0;
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`qwen-sentinel ${first}: ${err.message}\nRun "qwen-sentinel ${first} --help" for the flags.\n`);

@@ -16,19 +16,29 @@ export interface FlagSpec {
 }
 export type FlagSpecs = Record<string, FlagSpec>;
 
+type FlagValues<S extends FlagSpecs> = {
+  [K in keyof S]: S[K]['type'] extends 'boolean' ? boolean | undefined : S[K]['multiple'] extends true ? string[] | undefined : string | undefined;
+};
+
 /** Parses argv strictly against specs (Prometheus-style --name=value flags); unknown flags are usage errors. */
-export function parseFlags<S extends FlagSpecs>(argv: string[], specs: S) {
+export function parseFlags<S extends FlagSpecs>(argv: string[], specs: S): FlagValues<S> {
+  return parseFlagsAndArgs(argv, specs, 0).flags;
+}
+
+/** As parseFlags, with up to maxArgs positional arguments (a command's operands, such as a URL). */
+export function parseFlagsAndArgs<S extends FlagSpecs>(argv: string[], specs: S, maxArgs: number): { flags: FlagValues<S>; args: string[] } {
   const options: ParseArgsConfig['options'] = {};
   for (const [name, spec] of Object.entries(specs)) {
     options[name] = { type: spec.type, ...(spec.multiple ? { multiple: true } : {}), ...(spec.default !== undefined ? { default: spec.default } : {}) };
   }
+  let parsed;
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as {
-      [K in keyof S]: S[K]['type'] extends 'boolean' ? boolean | undefined : S[K]['multiple'] extends true ? string[] | undefined : string | undefined;
-    };
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: maxArgs > 0 });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  if (parsed.positionals.length > maxArgs) throw new UsageError(`unexpected argument "${parsed.positionals[maxArgs]}"`);
+  return { flags: parsed.values as FlagValues<S>, args: parsed.positionals };
 }
 
 /** Renders the flag table for --help. */

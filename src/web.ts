@@ -9,9 +9,8 @@ export interface OpsRoutes {
   registry: Registry;
   /** Ready means: able to do the job (config loaded, first probe round done, ...). */
   isReady: () => boolean;
-  /** Links for the landing page. */
-  title: string;
-  links?: Record<string, string>;
+  /** The status page at /: plain server-rendered HTML. */
+  home: () => string;
   /** Present when the config came from a file: serves POST/PUT /-/reload. */
   reloader?: ConfigReloader | undefined;
   /** As Prometheus' --web.enable-lifecycle: without it /-/reload answers 403 (SIGHUP still works). */
@@ -45,9 +44,7 @@ export function createOpsApp(ops: OpsRoutes): Express {
   app.post('/-/reload', reload);
   app.put('/-/reload', reload);
   app.get('/', (_req, res) => {
-    const links = { Metrics: '/metrics', ...ops.links };
-    const items = Object.entries(links).map(([text, href]) => `<li><a href="${href}">${text}</a></li>`).join('');
-    res.type('html').send(`<!doctype html><title>${ops.title}</title><h1>${ops.title}</h1><ul>${items}</ul>`);
+    res.type('html').send(ops.home());
   });
   return app;
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../duration.ts';
-import { probeNames } from '../exporter/probes/index.ts';
+import { probeNames, probes, probesReadByRestartRules, type ProbeName } from '../exporter/probes/index.ts';
+import { defaultServer, isServerName, serverNames, servers, type ServerName } from '../servers/index.ts';
 
 /** A Prometheus duration string ("15s", "1m30s"), parsed to milliseconds. */
 const duration = z.string({ error: 'expected a duration such as 10s or 1m30s' }).transform((text, ctx) => {
@@ -41,24 +42,46 @@ const commandAction = z.strictObject({
 
 export const remediationSchema = z.discriminatedUnion('action', [processAction, commandAction]);
 
-const targetSchema = z
-  .strictObject({
-    name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'use letters, digits and _ . : - only').optional(),
-    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://127.0.0.1:8000/v1' }),
-    model: z.string().min(1).optional(),
-    probes: z.array(z.enum(probeNames)).min(1).default(['models', 'chat']),
-    interval: positiveDuration.default(15_000),
-    timeout: positiveDuration.default(10_000),
-    chat: z
-      .strictObject({
-        prompt: z.string().min(1).default('Reply with OK.'),
-        max_tokens: z.int().min(1).max(256).default(8),
-      })
-      .default({ prompt: 'Reply with OK.', max_tokens: 8 }),
-    max_response_bytes: z.int().min(1024).default(1 << 20),
-    remediation: remediationSchema.optional(),
-  })
-  .transform((target) => ({ ...target, name: target.name ?? target.url, url: target.url.replace(/\/+$/, '') }));
+const name = z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'use letters, digits and _ . : - only');
+
+// Each probe's options sit under its own name in a module: the table is the schema.
+const probeOptions = Object.fromEntries(probeNames.map((p) => [p, probes[p].options])) as { [P in ProbeName]: (typeof probes)[P]['options'] };
+
+const moduleFields = z.strictObject({
+  server: z.enum(serverNames).optional().describe('The server type the module talks to (request shape, health endpoint, model matching); default: the module\'s name, which must then be a server type.'),
+  probes: z
+    .array(z.enum(probeNames))
+    .min(1)
+    .refine((list) => new Set(list).size === list.length, 'lists a probe twice')
+    .optional()
+    .describe('The probes a round runs, in this order; default: the server type\'s own list.'),
+  timeout: positiveDuration.default(10_000).describe('Deadline of each probe.'),
+  max_response_bytes: z.int().min(1024).default(1 << 20).describe('A larger answer (or stream) fails with bad_response.'),
+  ...probeOptions,
+});
+
+/** Options given for a probe the module does not run are a mistake, not something to ignore. */
+const moduleSchema = z.preprocess((raw, ctx) => {
+  if (typeof raw !== 'object' || raw === null || !Array.isArray((raw as { probes?: unknown }).probes)) return raw;
+  const listed = (raw as { probes: unknown[] }).probes;
+  for (const probe of probeNames) {
+    if ((raw as Record<string, unknown>)[probe] !== undefined && !listed.includes(probe)) {
+      ctx.addIssue({ code: 'custom', path: [probe], message: `options for a probe the module does not run: add ${probe} to probes` });
+    }
+  }
+  return raw;
+}, moduleFields);
+
+const targetSchema = z.strictObject({
+  name: name.optional(),
+  url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://127.0.0.1:8000/v1' }),
+  server: z.enum(serverNames).optional(),
+  module: z.string().min(1).optional(),
+  model: z.string().min(1).optional(),
+  interval: positiveDuration.default(15_000),
+  timeout: positiveDuration.optional(),
+  remediation: remediationSchema.optional(),
+});
 
 const remediatorSchema = z
   .strictObject({
@@ -76,26 +99,96 @@ const remediatorSchema = z
   })
   .default({ match: { remediate: 'restart' }, max_body_bytes: 1 << 20 });
 
+/** host, host:port or *.domain: what /probe may reach. */
+const hostPattern = z.string().regex(/^(\*\.)?[A-Za-z0-9_.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/, 'expected a host name or address, optionally :port, or *.domain');
+
+const exporterSchema = z
+  .strictObject({
+    allowed_probe_hosts: z
+      .array(hostPattern)
+      .optional()
+      .describe('When set, GET /probe only reaches these hosts (host, host:port, [v6], or *.domain); other targets get 403.'),
+  })
+  .default({});
+
+type ModuleFields = z.output<typeof moduleFields>;
+export type ProbeOptions = { [P in ProbeName]: z.output<(typeof probes)[P]['options']> };
+
+/** A module with everything resolved: its server type, its probes in order, their options. */
+export interface Module {
+  name: string;
+  server: ServerName;
+  probes: ProbeName[];
+  timeout: number;
+  max_response_bytes: number;
+  options: ProbeOptions;
+}
+
+function resolveModule(moduleName: string, m: ModuleFields, path: PropertyKey[], ctx: z.RefinementCtx): Module | undefined {
+  const server = m.server ?? (isServerName(moduleName) ? moduleName : undefined);
+  if (server === undefined) {
+    ctx.addIssue({ code: 'custom', path: [...path, 'server'], message: `required: "${moduleName}" is not a server type (${serverNames.join(', ')})` });
+    return undefined;
+  }
+  const list = m.probes ?? (servers[server].defaultProbes as ProbeName[]);
+  if (list.includes('health') && m.health.path === undefined && servers[server].healthPath === undefined) {
+    ctx.addIssue({ code: 'custom', path: [...path, 'probes'], message: `the health probe needs health.path: ${server} servers have no health endpoint` });
+  }
+  const options = Object.fromEntries(probeNames.map((p) => [p, m[p]])) as ProbeOptions;
+  return { name: moduleName, server, probes: list, timeout: m.timeout, max_response_bytes: m.max_response_bytes, options };
+}
+
+/** The modules shipped with qwen-sentinel: one per server type, named after it. */
+export const shippedModules: Readonly<Record<string, ModuleFields>> = Object.fromEntries(serverNames.map((s) => [s, moduleFields.parse({ server: s })]));
+
 export const configSchema = z
   .strictObject({
-    targets: z.array(targetSchema).min(1, 'list at least one target'),
+    modules: z.record(name, moduleSchema).default({}),
+    targets: z.array(targetSchema).default([]),
+    exporter: exporterSchema,
     remediator: remediatorSchema,
   })
-  .superRefine((config, ctx) => {
+  .transform((config, ctx) => {
+    const modules: Record<string, Module> = {};
+    for (const [moduleName, fields] of Object.entries({ ...shippedModules, ...config.modules })) {
+      const resolved = resolveModule(moduleName, fields, ['modules', moduleName], ctx);
+      if (resolved) modules[moduleName] = resolved;
+    }
     const seen = new Set<string>();
-    config.targets.forEach((target, i) => {
-      if (seen.has(target.name)) ctx.addIssue({ code: 'custom', path: ['targets', i, 'name'], message: `duplicate target name "${target.name}"` });
-      seen.add(target.name);
-      if (target.probes.includes('chat') && !target.probes.includes('models') && target.model === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['targets', i, 'model'], message: 'required when the chat probe runs without the models probe' });
+    const targets = config.targets.map((t, i) => {
+      const path = (field: string) => ['targets', i, field];
+      const targetName = t.name ?? t.url;
+      if (seen.has(targetName)) ctx.addIssue({ code: 'custom', path: path('name'), message: `duplicate target name "${targetName}"` });
+      seen.add(targetName);
+      const moduleName = t.module ?? t.server ?? defaultServer;
+      const module = modules[moduleName];
+      if (!module) {
+        if (!Object.hasOwn(config.modules, moduleName)) ctx.addIssue({ code: 'custom', path: path('module'), message: `unknown module "${moduleName}" (known: ${Object.keys(modules).join(', ')})` });
+        return undefined;
       }
-      if (target.timeout > target.interval) {
-        ctx.addIssue({ code: 'custom', path: ['targets', i, 'timeout'], message: 'must not exceed interval' });
+      if (t.server !== undefined && t.server !== module.server) {
+        ctx.addIssue({ code: 'custom', path: path('server'), message: `module "${moduleName}" is for server type ${module.server}, not ${t.server}` });
       }
+      const timeout = t.timeout ?? module.timeout;
+      if (timeout > t.interval) ctx.addIssue({ code: 'custom', path: path(t.timeout === undefined ? 'interval' : 'timeout'), message: `the probe timeout (${timeout} ms) must not exceed the interval (${t.interval} ms)` });
+      if (t.model === undefined && servers[module.server].requiresModel) {
+        ctx.addIssue({ code: 'custom', path: path('model'), message: `required for server type ${module.server}` });
+      }
+      if (t.model === undefined && !module.probes.includes('models') && module.probes.some((p) => p === 'chat' || p === 'thinking')) {
+        ctx.addIssue({ code: 'custom', path: path('model'), message: `required: module "${moduleName}" generates without the models probe` });
+      }
+      const missing = probesReadByRestartRules.filter((p) => !module.probes.includes(p));
+      if (t.remediation && missing.length > 0) {
+        ctx.addIssue({ code: 'custom', path: path('module'), message: `module "${moduleName}" lacks ${missing.join(' and ')}, which the restart rules read: add ${missing.length > 1 ? 'them' : 'it'} to the module's probes, or drop remediation` });
+      }
+      const { name: _name, server: _server, module: _module, timeout: _timeout, ...rest } = t;
+      return { ...rest, name: targetName, url: t.url.replace(/\/+$/, ''), module: moduleName, server: module.server, timeout };
     });
+    return { modules, targets: targets.filter((t) => t !== undefined), exporter: config.exporter, remediator: config.remediator };
   });
 
 export type Config = z.output<typeof configSchema>;
 export type Target = Config['targets'][number];
 export type Remediation = z.output<typeof remediationSchema>;
 export type RemediatorConfig = Config['remediator'];
+export type ExporterSection = Config['exporter'];

@@ -1,39 +1,45 @@
+import { randomBytes } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
-import { version } from '../version.ts';
-import { fail, type ProbeFailure } from './probes/types.ts';
-
-/** User-Agent and X-Request-Id identify probe traffic in the model server's logs, so operators can filter it out. */
-const userAgent = `qwen-sentinel/${version}`;
-
-let sequence = 0;
-function requestId(): string {
-  sequence += 1;
-  return `qwen-sentinel-probe-${process.pid}-${sequence}`;
-}
+import { fail, type ProbeContext, type ProbeFailure } from './probes/types.ts';
 
 export interface HttpOptions {
   method?: 'GET' | 'POST';
   body?: unknown;
-  signal: AbortSignal;
 }
 
-/** Sends one probe request; a failure to get response headers is classified for the failure counter. */
-export async function send(url: string, options: HttpOptions): Promise<Dispatcher.ResponseData | ProbeFailure> {
+type Ctx = Pick<ProbeContext<unknown>, 'signal' | 'log' | 'now'> & { headers: Record<string, string> };
+
+/**
+ * Sends one probe request and logs it. Every request carries the probe's identifying headers and a
+ * fresh X-Request-Id (qwen-sentinel-<hex>), so operators can find or filter probe traffic in the
+ * server's logs. A failure to get response headers is classified for the failure counter.
+ */
+export async function send(ctx: Ctx, url: string, options: HttpOptions = {}): Promise<Dispatcher.ResponseData | ProbeFailure> {
+  const method = options.method ?? 'GET';
+  const started = ctx.now();
+  const requestId = `qwen-sentinel-${randomBytes(8).toString('hex')}`;
+  ctx.log(`${method} ${url} (request id ${requestId})`);
   try {
-    return await request(url, {
-      method: options.method ?? 'GET',
-      signal: options.signal,
+    const res = await request(url, {
+      method,
+      signal: ctx.signal,
       headers: {
-        'user-agent': userAgent,
-        'x-request-id': requestId(),
+        ...ctx.headers,
+        'x-request-id': requestId,
         ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
     });
+    ctx.log(`-> HTTP ${res.statusCode} ${res.headers['content-type'] ?? ''} after ${ms(ctx.now() - started)}`.trimEnd());
+    return res;
   } catch (err) {
-    return classifyError(err, options.signal);
+    const failure = classifyError(err, ctx.signal);
+    ctx.log(`-> ${failure.reason}: ${failure.message} after ${ms(ctx.now() - started)}`);
+    return failure;
   }
 }
+
+export const ms = (millis: number) => `${millis.toFixed(1)} ms`;
 
 /** Maps a transport error (or the deadline) to a failure reason. */
 export function classifyError(err: unknown, signal: AbortSignal): ProbeFailure {
@@ -53,6 +59,14 @@ export function checkStatus(status: number): ProbeFailure | undefined {
   // Redirects are not followed: an API that answers one is not answering the probe.
   if (status < 200 || status >= 300) return fail('bad_response', `HTTP ${status}`);
   return undefined;
+}
+
+/** A failed status with the start of the body the server gave as its reason. */
+export async function statusFailure(res: Dispatcher.ResponseData, signal: AbortSignal): Promise<ProbeFailure | undefined> {
+  const bad = checkStatus(res.statusCode);
+  if (!bad) return undefined;
+  const text = await readLimited(res.body, 4096, signal);
+  return typeof text === 'string' && text.trim() !== '' ? { ...bad, message: `${bad.message}: ${text.trim().slice(0, 200)}` } : bad;
 }
 
 /** Reads a body, but never more than maxBytes: a huge or endless answer cannot bloat the exporter. */

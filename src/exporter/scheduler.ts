@@ -1,8 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Target } from '../config/schema.ts';
+import type { Module, Target } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
-import { probeNames, probes, type ProbeName } from './probes/index.ts';
-import type { ProbeFn, ProbeResult } from './probes/types.ts';
+import type { ProbeName } from './probes/index.ts';
+import type { AnyProbe } from './probes/types.ts';
+import type { RoundHistory, StoredRound } from './history.ts';
+import { initSeries, recordUp, runRound, type RoundReport } from './round.ts';
+import type { SeriesStore } from './series.ts';
 
 /** Time as the scheduler sees it; tests pass a fake one. */
 export interface Clock {
@@ -16,16 +19,27 @@ export const realClock: Clock = {
   sleep: (ms, signal) => sleep(ms, undefined, { signal }).catch(() => {}),
 };
 
-export interface RoundObserver {
-  recordProbe(target: string, probe: ProbeName, result: ProbeResult, seconds: number): void;
-  recordRound(target: string, model: string | undefined, up: boolean): void;
-}
-
 export interface SchedulerOptions {
-  observer: RoundObserver;
+  store: SeriesStore;
+  history: RoundHistory;
   logger: Logger;
   clock?: Clock;
-  probeTable?: Record<ProbeName, ProbeFn>;
+  probeTable?: Partial<Record<ProbeName, AnyProbe>>;
+  /** Targets a previous scheduler already completed a round of (kept across a reload). */
+  probed?: ReadonlySet<string>;
+}
+
+export interface TargetStatus {
+  target: Target;
+  last: StoredRound | undefined;
+}
+
+interface TargetState {
+  target: Target;
+  module: Module;
+  model: string | undefined;
+  upModel: string | undefined;
+  last: StoredRound | undefined;
 }
 
 /**
@@ -33,32 +47,40 @@ export interface SchedulerOptions {
  * not multiply the load on the model. Each target has one loop, so its probes never overlap.
  */
 export class Scheduler {
-  readonly #options: Required<SchedulerOptions>;
+  readonly #o: SchedulerOptions & { clock: Clock };
   readonly #stop = new AbortController();
-  readonly #models = new Map<string, string>();
+  readonly #states: TargetState[];
+  readonly #probed: Set<string>;
   #loops: Promise<void>[] = [];
-  #pendingFirstRounds: number;
-  readonly #firstRounds: Promise<void>;
-  #firstRoundsDone!: () => void;
 
-  readonly targets: readonly Target[];
-  readonly #lastUp = new Map<string, boolean>();
+  constructor(config: { targets: readonly Target[]; modules: Readonly<Record<string, Module>> }, options: SchedulerOptions) {
+    this.#o = { clock: realClock, ...options };
+    this.#states = config.targets.map((target) => ({ target, module: config.modules[target.module]!, model: undefined, upModel: undefined, last: undefined }));
+    const names = new Set(config.targets.map((t) => t.name));
+    this.#probed = new Set([...(options.probed ?? [])].filter((name) => names.has(name)));
+    for (const { target, module } of this.#states) initSeries(this.#o.store, target.name, module, options.probeTable);
+  }
 
-  constructor(targets: readonly Target[], options: SchedulerOptions) {
-    this.targets = targets;
-    this.#options = { clock: realClock, probeTable: probes, ...options };
-    this.#pendingFirstRounds = targets.length;
-    this.#firstRounds = new Promise((resolve) => (this.#firstRoundsDone = resolve));
-    if (targets.length === 0) this.#firstRoundsDone();
+  get targets(): readonly Target[] {
+    return this.#states.map((s) => s.target);
   }
 
   start(): void {
-    this.#loops = this.targets.map((target) => this.#loop(target));
+    this.#loops = this.#states.map((state) => this.#loop(state));
   }
 
-  /** Resolves once every target has finished one round: the exporter is then ready. */
-  firstRounds(): Promise<void> {
-    return this.#firstRounds;
+  /** True once every target has completed a full round: its series then mean something. */
+  ready(): boolean {
+    return this.#probed.size === this.#states.length;
+  }
+
+  /** The targets that have completed a round, handed to the scheduler that replaces this one. */
+  probed(): ReadonlySet<string> {
+    return this.#probed;
+  }
+
+  status(): TargetStatus[] {
+    return this.#states.map(({ target, last }) => ({ target, last }));
   }
 
   async stop(): Promise<void> {
@@ -66,44 +88,36 @@ export class Scheduler {
     await Promise.all(this.#loops);
   }
 
-  async #loop(target: Target): Promise<void> {
-    const { clock } = this.#options;
-    let first = true;
+  async #loop(state: TargetState): Promise<void> {
+    const { clock } = this.#o;
     while (!this.#stop.signal.aborted) {
       const started = clock.now();
-      await this.runRound(target);
-      if (first && --this.#pendingFirstRounds === 0) this.#firstRoundsDone();
-      first = false;
+      await this.#round(state);
       // The next round starts one interval after this one started, or at once if it overran.
-      await clock.sleep(Math.max(0, target.interval - (clock.now() - started)), this.#stop.signal);
+      await clock.sleep(Math.max(0, state.target.interval - (clock.now() - started)), this.#stop.signal);
     }
   }
 
-  /** Runs the target's probes one after another, each under its own deadline. */
-  async runRound(target: Target): Promise<void> {
-    const { clock, observer, logger, probeTable } = this.#options;
-    const failures: Array<{ probe: ProbeName; reason: string; message: string }> = [];
-    for (const name of probeNames) {
-      if (!target.probes.includes(name)) continue;
-      const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(target.timeout)]);
-      const started = clock.now();
-      const model = target.model ?? this.#models.get(target.name);
-      let result: ProbeResult;
-      try {
-        result = await probeTable[name]({ target, signal, model, now: () => clock.now() });
-      } catch (err) {
-        result = { success: false, reason: 'bad_response', message: `probe error: ${(err as Error).message}` };
-      }
-      if (this.#stop.signal.aborted) return;
-      if (result.success && result.model !== undefined) this.#models.set(target.name, result.model);
-      observer.recordProbe(target.name, name, result, (clock.now() - started) / 1000);
-      if (!result.success) failures.push({ probe: name, reason: result.reason, message: result.message });
-    }
-    const up = failures.length === 0;
-    observer.recordRound(target.name, target.model ?? this.#models.get(target.name), up);
+  /** Runs one round of a target now (the loop's body; tests call it directly). */
+  async runRound(name: string): Promise<RoundReport | undefined> {
+    const state = this.#states.find((s) => s.target.name === name);
+    return state && this.#round(state);
+  }
+
+  async #round(state: TargetState): Promise<RoundReport | undefined> {
+    const { store, history, logger, clock, probeTable } = this.#o;
+    const { target, module } = state;
+    const report = await runRound({ target, module, store, stop: this.#stop.signal, now: () => clock.now(), knownModel: state.model, probeTable });
+    if (this.#stop.signal.aborted) return undefined;
+    state.model = report.model;
+    state.upModel = recordUp(store, report, state.upModel);
+    const previous = state.last;
+    state.last = history.add(report);
+    this.#probed.add(target.name);
+    const failures = report.probes.filter((p) => !p.success).map(({ probe, reason, message }) => ({ probe, reason, message }));
     // Log changes, not every round: a down server would otherwise flood the log.
-    if (this.#lastUp.get(target.name) !== up) logger[up ? 'info' : 'warn']({ target: target.name, up, failures }, up ? 'target up' : 'target down');
-    else if (!up) logger.debug({ target: target.name, failures }, 'target still down');
-    this.#lastUp.set(target.name, up);
+    if (previous?.up !== report.up) logger[report.up ? 'info' : 'warn']({ target: target.name, up: report.up, failures, round: state.last.id }, report.up ? 'target up' : 'target down');
+    else if (!report.up) logger.debug({ target: target.name, failures, round: state.last.id }, 'target still down');
+    return report;
   }
 }

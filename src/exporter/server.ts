@@ -1,10 +1,16 @@
-import type { Config } from '../config/schema.ts';
+import { isDeepStrictEqual } from 'node:util';
+import type { Config, Target } from '../config/schema.ts';
 import { ConfigReloader } from '../config/reloader.ts';
+import { componentRegistry } from '../build-info.ts';
 import type { ListenAddress } from '../flags.ts';
 import type { Logger } from '../log.ts';
 import { createOpsApp, listen, type Listening } from '../web.ts';
-import { ExporterMetrics } from './metrics.ts';
+import { RoundHistory } from './history.ts';
+import { probeHandler } from './probe-handler.ts';
+import { allMetrics } from './round.ts';
 import { Scheduler } from './scheduler.ts';
+import { SeriesStore } from './series.ts';
+import { exporterStatusPage } from './status-page.ts';
 
 export interface ExporterOptions {
   config: Config;
@@ -14,6 +20,8 @@ export interface ExporterOptions {
   configFile?: { path: string; text: string };
   /** Serve POST /-/reload (--web.enable-lifecycle). */
   enableLifecycle?: boolean;
+  /** Seconds /probe keeps back from Prometheus' scrape timeout (--probe.timeout-offset). */
+  timeoutOffsetSeconds?: number;
 }
 
 export interface RunningExporter extends Listening {
@@ -22,30 +30,51 @@ export interface RunningExporter extends Listening {
   reloader: ConfigReloader | undefined;
 }
 
-/** Starts probing and serving /metrics; used by the CLI and by `stack`. */
-export async function startExporter({ config, listen: address, logger, configFile, enableLifecycle }: ExporterOptions): Promise<RunningExporter> {
-  const metrics = new ExporterMetrics(config.targets);
-  let scheduler = new Scheduler(config.targets, { observer: metrics, logger });
-  let ready = false;
-  void scheduler.firstRounds().then(() => (ready = true));
+/** What a target's series depend on: a reload that changes none of it keeps the target "probed". */
+const identity = (config: Config, t: Target) => ({ ...t, remediation: undefined, module: config.modules[t.module] });
 
-  // A valid new config replaces every probe loop; an invalid one never gets this far.
-  const reloader = configFile
-    ? new ConfigReloader({
-        file: configFile.path,
-        registry: metrics.registry,
-        logger,
-        apply: async (next) => {
-          await scheduler.stop();
-          metrics.setTargets(next.targets);
-          scheduler = new Scheduler(next.targets, { observer: metrics, logger });
-          scheduler.start();
-        },
-      })
-    : undefined;
+/** Starts probing and serving /metrics, /probe and the status page; used by the CLI and by `stack`. */
+export async function startExporter({ config: initial, listen: address, logger, configFile, enableLifecycle, timeoutOffsetSeconds = 0.5 }: ExporterOptions): Promise<RunningExporter> {
+  const registry = componentRegistry();
+  const store = new SeriesStore(registry, { targetLabel: true, cumulative: true, metrics: allMetrics });
+  const history = new RoundHistory();
+  let config = initial;
+  let scheduler = new Scheduler(config, { store, history, logger });
+
+  // A valid new config replaces every probe loop; an invalid one never gets this far. Series of
+  // targets and probes it removed go; a target whose definition is unchanged stays "probed".
+  const apply = async (next: Config) => {
+    await scheduler.stop();
+    for (const old of config.targets) {
+      const kept = next.targets.find((t) => t.name === old.name);
+      if (!kept) await store.drop(old.name);
+      else for (const probe of config.modules[old.module]!.probes) if (!next.modules[kept.module]!.probes.includes(probe)) await store.drop(old.name, probe);
+    }
+    const unchanged = new Set(next.targets.filter((t) => {
+      const before = config.targets.find((o) => o.name === t.name);
+      return before !== undefined && isDeepStrictEqual(identity(config, before), identity(next, t));
+    }).map((t) => t.name));
+    const probed = new Set([...scheduler.probed()].filter((name) => unchanged.has(name)));
+    config = next;
+    scheduler = new Scheduler(config, { store, history, logger, probed });
+    scheduler.start();
+  };
+  const reloader = configFile ? new ConfigReloader({ file: configFile.path, registry, logger, apply }) : undefined;
   await reloader?.started(config, configFile!.text);
 
-  const app = createOpsApp({ registry: metrics.registry, isReady: () => ready, title: 'qwen-sentinel exporter', reloader, enableLifecycle });
+  const app = createOpsApp({
+    registry,
+    isReady: () => scheduler.ready(),
+    home: () => exporterStatusPage(scheduler.status(), config.modules, history.recent()),
+    reloader,
+    enableLifecycle,
+  });
+  app.get('/probe', probeHandler({ config: () => config, history, timeoutOffsetSeconds }));
+  app.get('/logs', (req, res) => {
+    const round = history.get(Number(req.query.id));
+    if (!round) return void res.status(404).type('text/plain').send(`no round with id ${String(req.query.id)} (only the last ones are kept)\n`);
+    res.type('text/plain').send(`Round #${round.id} of ${round.target} (module ${round.module}) at ${new Date(round.startedAt).toISOString()}: ${round.up ? 'up' : 'DOWN'}\n\n${round.log.join('\n')}\n`);
+  });
   const listening = await listen(app, address);
   scheduler.start();
   logger.info({ url: listening.url, targets: config.targets.map((t) => t.name) }, 'exporter listening');

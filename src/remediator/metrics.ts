@@ -1,12 +1,12 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { registerBuildInfo } from '../build-info.ts';
+import { Counter, Gauge } from 'prom-client';
+import { componentRegistry } from '../build-info.ts';
 
 /** What happened to each alert the webhook received. */
 export const decisions = ['restart', 'duplicate', 'cooldown', 'in_progress', 'unknown_target', 'not_matching', 'resolved'] as const;
 export type Decision = (typeof decisions)[number];
 
 export class RemediatorMetrics {
-  readonly registry = new Registry();
+  readonly registry = componentRegistry();
   readonly actions = new Counter({ name: 'llm_remediation_actions_total', help: 'Remediation actions run, by outcome.', labelNames: ['target', 'action', 'outcome'], registers: [this.registry] });
   readonly alerts = new Counter({ name: 'llm_remediation_alerts_total', help: 'Alerts received by the webhook, by the decision taken.', labelNames: ['decision'], registers: [this.registry] });
   readonly requests = new Counter({ name: 'llm_remediation_webhook_requests_total', help: 'Webhook requests by HTTP status code.', labelNames: ['code'], registers: [this.registry] });
@@ -15,8 +15,6 @@ export class RemediatorMetrics {
   readonly lastAction = new Gauge({ name: 'llm_remediation_last_action_timestamp_seconds', help: 'Unix time the last remediation action finished.', labelNames: ['target'], registers: [this.registry] });
 
   constructor(targets: ReadonlyArray<{ name: string; action: string }>) {
-    collectDefaultMetrics({ register: this.registry });
-    registerBuildInfo(this.registry);
     for (const d of decisions) this.alerts.inc({ decision: d }, 0);
     for (const { name, action } of targets) this.addTarget(name, action);
   }

@@ -17,6 +17,16 @@ export interface LastAction {
   message: string;
 }
 
+/** One action in the recent history the status page shows. */
+export interface ActionRecord extends LastAction {
+  target: string;
+  action: string;
+  fingerprint: string;
+  started_at: string;
+}
+
+const keptActions = 50;
+
 interface TargetState {
   target: ManagedTarget;
   inProgress: boolean;
@@ -55,6 +65,7 @@ export class Remediator {
   readonly #states = new Map<string, TargetState>();
   readonly #seen = new Map<string, number>();
   readonly #running = new Set<Promise<void>>();
+  readonly #actions: ActionRecord[] = [];
 
   constructor(options: RemediatorOptions) {
     this.#o = { now: Date.now, ...options };
@@ -96,6 +107,7 @@ export class Remediator {
     const { target } = state;
     const alertname = alert.labels.alertname ?? '';
     state.inProgress = true;
+    const startedAt = new Date(this.#o.now()).toISOString();
     let outcome: LastAction['outcome'] = 'failure';
     let message: string;
     try {
@@ -109,6 +121,8 @@ export class Remediator {
     state.restarts += 1;
     state.cooldownUntil = finished + target.cooldownMs;
     state.lastAction = { at: new Date(finished).toISOString(), alertname, outcome, message };
+    this.#actions.unshift({ ...state.lastAction, target: target.name, action: target.action.kind, fingerprint: alert.fingerprint, started_at: startedAt });
+    this.#actions.length = Math.min(this.#actions.length, keptActions);
     state.inProgress = false;
     this.#o.metrics.actions.inc({ target: target.name, action: target.action.kind, outcome });
     this.#o.metrics.lastAction.set({ target: target.name }, finished / 1000);
@@ -168,6 +182,11 @@ export class Remediator {
     await stopAll();
     await this.idle();
     await stopAll();
+  }
+
+  /** The last actions, newest first. */
+  recentActions(): readonly ActionRecord[] {
+    return this.#actions;
   }
 
   /** The state of every target, for GET /api/v1/targets. */

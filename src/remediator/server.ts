@@ -8,6 +8,7 @@ import { createOpsApp, listen, type Listening } from '../web.ts';
 import { createAction } from './actions/index.ts';
 import { RemediatorMetrics } from './metrics.ts';
 import { Remediator, type ManagedTarget } from './policy.ts';
+import { remediatorStatusPage } from './status-page.ts';
 import { loadToken } from './token.ts';
 import { webhookRouter, type WebhookSettings } from './webhook.ts';
 
@@ -91,7 +92,13 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
   const reloader = o.configFile ? new ConfigReloader({ file: o.configFile.path, registry: metrics.registry, logger: o.logger, apply, identity }) : undefined;
   await reloader?.started(o.config, o.configFile!.text);
 
-  const app = createOpsApp({ registry: metrics.registry, isReady: () => true, title: 'qwen-sentinel remediator', links: { Targets: '/api/v1/targets' }, reloader, enableLifecycle: o.enableLifecycle });
+  const app = createOpsApp({
+    registry: metrics.registry,
+    isReady: () => true,
+    home: () => remediatorStatusPage(remediator.snapshot(), remediator.recentActions()),
+    reloader,
+    enableLifecycle: o.enableLifecycle,
+  });
   app.get('/api/v1/targets', (_req, res) => {
     res.json({ targets: remediator.snapshot() });
   });

@@ -93,7 +93,7 @@ async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown
         name: 'qwen3',
         url: `http://${hostPort(sim)}/v1`,
         model: flags['sim.model'],
-        probes: ['models', 'chat'],
+        server: 'vllm',
         interval: flags['probe.interval'],
         timeout: flags['probe.interval'],
         remediation: {

@@ -21,6 +21,9 @@ export interface Wiring {
 
 type Yaml = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
+/** The blackbox-style job: Prometheus names the servers, the exporter probes them at /probe. */
+export const probeJob = 'qwen-sentinel-probe';
+
 /** prometheus.yml with the stack's addresses and intervals; rules copied beside it. */
 export async function writePrometheusConfig(dir: string, w: Wiring): Promise<string> {
   const config = parse(await readFile(join(shippedDir, 'prometheus.yml'), 'utf8')) as Yaml;
@@ -29,6 +32,11 @@ export async function writePrometheusConfig(dir: string, w: Wiring): Promise<str
   for (const job of config.scrape_configs as Yaml[]) {
     const address = jobs[job.job_name];
     if (address) job.static_configs = [{ targets: [address] }];
+    if (job.job_name === probeJob) {
+      // /probe is scraped at the exporter; a timeout longer than the stack's interval is invalid.
+      (job.relabel_configs as Yaml[]).find((r) => r.target_label === '__address__')!.replacement = w.exporter;
+      job.scrape_timeout = w.interval;
+    }
   }
   config.alerting.alertmanagers[0].static_configs = [{ targets: [w.alertmanager] }];
   // Rule files are relative to the shipped config; copy them and point at the copies.

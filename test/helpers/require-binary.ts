@@ -9,6 +9,7 @@ const INSTALL_HINTS: Record<string, string> = {
   'prometheus-alertmanager': 'apt-get install prometheus-alertmanager',
   alertmanager: 'apt-get install prometheus-alertmanager',
   amtool: 'apt-get install prometheus-alertmanager',
+  chromium: 'apt-get install chromium',
 };
 
 /** Searches PATH for an executable regular file called `name` (no shell involved). */

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { exporterFlags } from '../../src/exporter/main.ts';
+import { probeFlags } from '../../src/exporter/probe-command.ts';
 import { remediatorFlags } from '../../src/remediator/main.ts';
 import { simFlags } from '../../src/sim/main.ts';
 import { stackFlags } from '../../src/stack/main.ts';
@@ -32,11 +33,11 @@ test('--version and --help', async () => {
   assert.match(version.stdout, /^qwen-sentinel \d+\.\d+\.\d+ \(node v2[4-9]\.\d+\.\d+\)\n$/);
   const help = await run(['--help']);
   assert.equal(help.code, 0);
-  for (const command of ['stack', 'exporter', 'remediator', 'sim']) assert.match(help.stdout, new RegExp(`^  ${command} `, 'm'));
+  for (const command of ['stack', 'exporter', 'probe', 'remediator', 'sim']) assert.match(help.stdout, new RegExp(`^  ${command} `, 'm'));
 });
 
 test('every command documents every one of its flags in --help', async () => {
-  const tables = { exporter: exporterFlags, remediator: remediatorFlags, sim: simFlags, stack: stackFlags };
+  const tables = { exporter: exporterFlags, probe: probeFlags, remediator: remediatorFlags, sim: simFlags, stack: stackFlags };
   for (const [command, flags] of Object.entries(tables)) {
     const help = await run([command, '--help']);
     assert.equal(help.code, 0, command);
@@ -89,9 +90,9 @@ test('usage mistakes exit 2 with a message naming the flag', async () => {
   const unknown = await run(['frobnicate']);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /unknown command "frobnicate"/);
-  const noTarget = await run(['exporter']);
-  assert.equal(noTarget.code, 2);
-  assert.match(noTarget.stderr, /--config\.file=FILE or at least one --target=URL/);
+  const both = await run(['exporter', '--config.file=x.yml', '--target=http://127.0.0.1:8000/v1']);
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /use either --config\.file or --target, not both/);
   const badAddress = await run(['exporter', '--target=http://127.0.0.1:8000/v1', '--web.listen-address=nowhere']);
   assert.equal(badAddress.code, 2);
   assert.match(badAddress.stderr, /--web\.listen-address: expected HOST:PORT, got "nowhere"/);

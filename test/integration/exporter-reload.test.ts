@@ -84,3 +84,29 @@ test('SIGHUP reloads the exporter process; --target mode has nothing to reload; 
   assert.deepEqual([res.status, await res.text()], [403, 'Lifecycle API is not enabled.\n']);
   await locked.close();
 });
+
+test('a reload that takes the chat probe away from a target that stays drops its TTFT and rate series', { timeout: 30_000 }, async () => {
+  const file = join(dir, 'drop-chat.yml');
+  const withModule = (probes: string) => `modules:\n  m: { server: vllm, probes: [${probes}], timeout: 300ms }\n${configText('kept', '    module: m\n')}`;
+  await writeFile(file, withModule('models, chat'));
+  const { config, text } = await readConfigFile(file);
+  const exporter = await startExporter({ config, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, configFile: { path: file, text } });
+  const metrics = async () => (await fetch(`${exporter.url}/metrics`)).text();
+  try {
+    await eventually('a TTFT for the target', 10_000, async () => ((await metrics()).includes('llm_probe_ttft_seconds{target="kept",probe="chat"}') ? true : undefined));
+    await writeFile(file, withModule('models'));
+    assert.equal(await exporter.reloader!.reload(), 'reloaded');
+    const after = await eventually('a round under the new config', 10_000, async () => {
+      const m = await metrics();
+      return /llm_probes_total\{target="kept",probe="models"\} [1-9]/.test(m) ? m : undefined;
+    });
+    for (const family of ['llm_probe_ttft_seconds', 'llm_probe_tokens_per_second', 'llm_probe_success', 'llm_probes_total', 'llm_probe_failures_total', 'llm_probe_time_to_first_token_seconds_bucket']) {
+      assert.doesNotMatch(after, new RegExp(`^${family}\\{target="kept",(le="[^"]+",)?probe="chat"`, 'm'), `${family} of the removed chat probe`);
+    }
+    assert.match(after, /^llm_probe_success\{target="kept",probe="models"\} 1$/m);
+    // Still ready: the target stayed, and a reload only waits for targets whose probing changed.
+    assert.equal((await fetch(`${exporter.url}/-/ready`)).status, 200);
+  } finally {
+    await exporter.close();
+  }
+});

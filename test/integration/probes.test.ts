@@ -6,7 +6,10 @@ import { parseConfig } from '../../src/config/load.ts';
 import { chatProbe } from '../../src/exporter/probes/chat.ts';
 import { healthProbe } from '../../src/exporter/probes/health.ts';
 import { modelsProbe } from '../../src/exporter/probes/models.ts';
-import type { ProbeFn, ProbeResult } from '../../src/exporter/probes/types.ts';
+import { thinkingProbe } from '../../src/exporter/probes/thinking.ts';
+import type { AnyProbe, ProbeResult } from '../../src/exporter/probes/types.ts';
+import { StagedRecorder } from '../../src/exporter/series.ts';
+import { servers as serverTypes } from '../../src/servers/index.ts';
 import { freePort } from '../../src/stack/system.ts';
 import { startSim, type RunningSim } from '../../src/sim/server.ts';
 
@@ -31,18 +34,43 @@ async function rogue(handler: Parameters<typeof createServer>[1]): Promise<strin
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-function run(probe: ProbeFn, origin: string, opts: { model?: string; timeout?: string; max_tokens?: number; max_response_bytes?: number } = {}): Promise<ProbeResult> {
-  const target = parseConfig({
-    targets: [{ url: `${origin}/v1`, timeout: opts.timeout ?? '2s', chat: { max_tokens: opts.max_tokens ?? 8 }, ...(opts.model ? { model: opts.model } : {}), ...(opts.max_response_bytes ? { max_response_bytes: opts.max_response_bytes } : {}) }],
-  }).targets[0]!;
-  return probe({ target, signal: AbortSignal.timeout(target.timeout), model: opts.model ?? 'Qwen/Qwen3-0.6B', now: () => performance.now() });
+interface RunOptions {
+  model?: string;
+  timeout?: string;
+  max_tokens?: number;
+  max_response_bytes?: number;
+  expect?: string;
+  server?: keyof typeof serverTypes;
+  log?: string[];
+}
+
+/** What a probe run recorded, by metric name. */
+type Recorded = ProbeResult & { values: Record<string, number> };
+
+async function run(probe: AnyProbe, origin: string, opts: RunOptions = {}): Promise<Recorded> {
+  const server = opts.server ?? 'vllm';
+  const chat = { max_tokens: opts.max_tokens ?? 8, ...(opts.expect ? { expect: opts.expect } : {}) };
+  const config = parseConfig({ modules: { m: { server, probes: ['models', 'chat', 'thinking'], timeout: opts.timeout ?? '2s', max_response_bytes: opts.max_response_bytes ?? 1 << 20, chat, thinking: chat } } });
+  const module = config.modules.m!;
+  const record = new StagedRecorder();
+  const result = await probe.run({
+    target: { url: `${origin}/v1`, server: serverTypes[server], model: opts.model, maxResponseBytes: module.max_response_bytes },
+    options: module.options[probe.name as 'chat'],
+    model: opts.model ?? 'Qwen/Qwen3-0.6B',
+    signal: AbortSignal.timeout(module.timeout),
+    now: () => performance.now(),
+    headers: {},
+    record,
+    log: (line) => opts.log?.push(line),
+  });
+  return { ...result, values: Object.fromEntries(record.entries.map((e) => [e.metric.name, e.value])) };
 }
 const reason = (r: ProbeResult) => (r.success ? 'ok' : r.reason);
 
 test('models: finds the expected model, or the first one, or says it is missing', async () => {
   const s = await sim();
-  assert.deepEqual(await run(modelsProbe, s.url), { success: true, model: 'Qwen/Qwen3-0.6B' });
-  assert.deepEqual(await run(modelsProbe, s.url, { model: 'Qwen/Qwen3-0.6B' }), { success: true, model: 'Qwen/Qwen3-0.6B' });
+  assert.deepEqual(await run(modelsProbe, s.url), { success: true, model: 'Qwen/Qwen3-0.6B', values: {} });
+  assert.deepEqual(await run(modelsProbe, s.url, { model: 'Qwen/Qwen3-0.6B' }), { success: true, model: 'Qwen/Qwen3-0.6B', values: {} });
   const missing = await run(modelsProbe, s.url, { model: 'Qwen/Qwen3-8B' });
   assert.equal(reason(missing), 'model_missing');
 });
@@ -62,9 +90,11 @@ test('chat: measures TTFT and the decode rate against the simulator\'s known tru
   const s = await sim({ ttftMs: 300, tokensPerSecond: 20 });
   const r = await run(chatProbe, s.url, { max_tokens: 12, timeout: '5s' });
   assert.ok(r.success, JSON.stringify(r));
-  assert.equal(r.completionTokens, 12);
-  assert.ok(r.ttftSeconds! >= 0.28 && r.ttftSeconds! < 0.6, `ttft ${r.ttftSeconds}`);
-  assert.ok(r.tokensPerSecond! > 15 && r.tokensPerSecond! < 22, `tokens/s ${r.tokensPerSecond}`);
+  // Loose bands: this checks the wiring against real sockets; the timing rules have exact unit tests.
+  assert.equal(r.values.llm_probe_completion_tokens, 12);
+  assert.ok(r.values.llm_probe_ttft_seconds! >= 0.28 && r.values.llm_probe_ttft_seconds! < 1.5, `ttft ${r.values.llm_probe_ttft_seconds}`);
+  assert.ok(r.values.llm_probe_tokens_per_second! > 12 && r.values.llm_probe_tokens_per_second! < 22, `tokens/s ${r.values.llm_probe_tokens_per_second}`);
+  assert.ok(r.values.llm_probe_time_to_first_token_seconds! > 0, 'the TTFT distribution is observed too');
 });
 
 test('chat: the real-world hang (listing answers, no token) is no_tokens, not a timeout', async () => {
@@ -80,7 +110,7 @@ test('chat: 5xx, slow tokens, and the loading simulator', async () => {
   assert.equal(reason(await run(chatProbe, s.url)), 'http_5xx');
   s.setFault('slow');
   const slow = await run(chatProbe, s.url, { max_tokens: 4 });
-  assert.ok(slow.success && slow.tokensPerSecond! < 15, JSON.stringify(slow));
+  assert.ok(slow.success && slow.values.llm_probe_tokens_per_second! < 15, JSON.stringify(slow));
   const loading = await sim({ startupDelayMs: 2000 });
   assert.equal(reason(await run(modelsProbe, loading.url, { timeout: '300ms' })), 'timeout');
 });
@@ -139,26 +169,67 @@ test('a huge body or an endless stream cannot stall or bloat the probe', async (
   assert.equal(reason(await run(chatProbe, trickle, { timeout: '400ms' })), 'no_tokens');
 });
 
-test('chat: the EOS chunk (empty delta with finish_reason) ends the decode window, as usage counts it', async () => {
-  // vLLM-shaped: "OK" and "." 100 ms apart, then EOS 100 ms later; 3 completion tokens, so 2 intervals in 200 ms.
-  const url = await rogue((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/event-stream' });
-    const chunk = (delta: object, finish: string | null = null) => `data: ${JSON.stringify({ choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-    res.write(chunk({ role: 'assistant', content: '' }));
-    res.write(chunk({ content: 'OK' }));
-    setTimeout(() => res.write(chunk({ content: '.' })), 100);
-    setTimeout(() => {
-      res.write(chunk({ content: '' }, 'stop'));
-      res.end(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 } })}\n\ndata: [DONE]\n\n`);
-    }, 200);
-  });
-  const r = await run(chatProbe, url);
-  assert.ok(r.success, JSON.stringify(r));
-  assert.equal(r.completionTokens, 3);
-  assert.ok(r.tokensPerSecond! > 8 && r.tokensPerSecond! < 10.5, `tokens/s ${r.tokensPerSecond}`);
-});
-
 test('a redirect is not followed: bad_response', async () => {
   const url = await rogue((_req, res) => res.writeHead(302, { location: 'http://127.0.0.1:1/' }).end());
   assert.equal(reason(await run(modelsProbe, url)), 'bad_response');
+});
+
+test('models: each server type matches model ids its own way', async () => {
+  const listing = (data: object[]) => rogue((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ object: 'list', data })));
+  // vLLM: a served name whose root is the configured model; the served name is what chat must ask for.
+  const vllm = await listing([{ id: 'qwen3', root: 'Qwen/Qwen3-0.6B', parent: null }, { id: 'sql-lora', root: '/adapters/sql', parent: 'qwen3' }]);
+  assert.equal((await run(modelsProbe, vllm, { model: 'Qwen/Qwen3-0.6B' }) as { model?: string }).model, 'qwen3');
+  assert.equal((await run(modelsProbe, vllm, { model: 'sql-lora' }) as { model?: string }).model, 'sql-lora');
+  // Ollama: name:tag, a bare name meaning :latest; and no guessing of the model to load.
+  const ollama = await listing([{ id: 'nomic-embed-text:latest' }, { id: 'qwen3:latest' }, { id: 'qwen3:0.6b' }]);
+  assert.equal((await run(modelsProbe, ollama, { server: 'ollama', model: 'qwen3' }) as { model?: string }).model, 'qwen3:latest');
+  assert.equal((await run(modelsProbe, ollama, { server: 'ollama', model: 'qwen3:0.6b' }) as { model?: string }).model, 'qwen3:0.6b');
+  assert.equal(reason(await run(modelsProbe, ollama, { server: 'ollama', model: 'qwen3:8b' })), 'model_missing');
+  const noModel = await run(modelsProbe, ollama, { server: 'ollama' });
+  assert.equal(reason(noModel), 'model_missing');
+  // llama.cpp: one model, listed by path, with aliases.
+  const llama = await listing([{ id: '/models/qwen3-0.6b.gguf', aliases: ['qwen3'] }]);
+  assert.equal((await run(modelsProbe, llama, { server: 'llamacpp', model: 'qwen3' }) as { model?: string }).model, '/models/qwen3-0.6b.gguf');
+});
+
+test('chat: each server type gets its own thinking switch; probe traffic carries identifying headers', async () => {
+  const seen: Array<{ body: Record<string, unknown>; headers: Record<string, unknown> }> = [];
+  const url = await rogue((req, res) => {
+    let text = '';
+    req.on('data', (d: Buffer) => (text += d));
+    req.on('end', () => {
+      seen.push({ body: JSON.parse(text) as Record<string, unknown>, headers: req.headers });
+      res.writeHead(200, { 'content-type': 'text/event-stream' }).end(`data: ${JSON.stringify({ choices: [{ delta: { content: 'OK' }, finish_reason: 'stop' }] })}\n\ndata: [DONE]\n\n`);
+    });
+  });
+  for (const server of ['vllm', 'ollama'] as const) assert.equal(reason(await run(chatProbe, url, { server })), 'ok');
+  assert.deepEqual(seen[0]!.body.chat_template_kwargs, { enable_thinking: false });
+  assert.equal(seen[0]!.body.reasoning_effort, undefined, 'vLLM answers 400 to reasoning_effort "none"');
+  assert.equal(seen[1]!.body.reasoning_effort, 'none');
+  assert.equal(seen[1]!.body.chat_template_kwargs, undefined);
+});
+
+test('thinking: reasoning apart from the answer; the canary regex; no reasoning is its own failure', async () => {
+  const s = await sim({ ttftMs: 20, tokensPerSecond: 500 });
+  const r = await run(thinkingProbe, s.url, { max_tokens: 40, timeout: '5s' });
+  assert.ok(r.success, JSON.stringify(r));
+  assert.ok(r.values.llm_probe_reasoning_tokens! > 0 && r.values.llm_probe_content_tokens! > 0, JSON.stringify(r.values));
+  assert.ok(r.values.llm_probe_time_to_first_content_seconds! > r.values.llm_probe_ttft_seconds!, 'the answer comes after the reasoning');
+  const canary = await run(chatProbe, s.url, { expect: '^I am Qwen', max_tokens: 8 });
+  assert.equal(reason(canary), 'ok');
+  const wrong = await run(chatProbe, s.url, { expect: '^OK', max_tokens: 8 });
+  assert.equal(reason(wrong), 'unexpected_answer');
+  assert.match((wrong as { message: string }).message, /does not match \/\^OK\//);
+  const mixed = await rogue((_req, res) => res.writeHead(200, { 'content-type': 'text/event-stream' }).end(`data: ${JSON.stringify({ choices: [{ delta: { content: '<think>hm</think>OK' }, finish_reason: 'stop' }] })}\n\ndata: [DONE]\n\n`));
+  assert.equal(reason(await run(thinkingProbe, mixed)), 'no_reasoning');
+});
+
+test('the probe log tells what happened: requests, statuses, timings, reasons', async () => {
+  const s = await sim({ ttftMs: 10, tokensPerSecond: 500 });
+  const log: string[] = [];
+  await run(chatProbe, s.url, { log });
+  const text = log.join('\n');
+  assert.match(text, /^POST http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions \(request id qwen-sentinel-[0-9a-f]{16}\)$/m);
+  assert.match(text, /^-> HTTP 200 text\/event-stream/m);
+  assert.match(text, /^TTFT [\d.]+ ms, [\d.]+ tokens\/s$/m);
 });

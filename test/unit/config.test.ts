@@ -4,19 +4,58 @@ import { ConfigError, parseConfigText } from '../../src/config/load.ts';
 
 const minimal = 'targets:\n  - url: http://127.0.0.1:8000/v1\n';
 
-test('fills defaults and derives the target name from the URL', () => {
+test('fills defaults: the target name from the URL, the openai module, the module\'s timeout', () => {
   const config = parseConfigText(minimal);
-  const [target] = config.targets;
-  assert.deepEqual(target, {
+  assert.deepEqual(config.targets[0], {
     name: 'http://127.0.0.1:8000/v1',
     url: 'http://127.0.0.1:8000/v1',
-    probes: ['models', 'chat'],
+    module: 'openai',
+    server: 'openai',
     interval: 15_000,
     timeout: 10_000,
-    chat: { prompt: 'Reply with OK.', max_tokens: 8 },
-    max_response_bytes: 1 << 20,
   });
   assert.deepEqual(config.remediator, { match: { remediate: 'restart' }, max_body_bytes: 1 << 20 });
+  assert.deepEqual(config.exporter, {});
+});
+
+test('an empty config is valid: an exporter with no targets serves /probe only', () => {
+  const config = parseConfigText('');
+  assert.deepEqual(config.targets, []);
+  assert.deepEqual(Object.keys(config.modules), ['vllm', 'sglang', 'llamacpp', 'ollama', 'openai']);
+});
+
+test('ships one module per server type, named after it, with that type\'s probes', () => {
+  const { modules } = parseConfigText('');
+  assert.deepEqual(Object.fromEntries(Object.values(modules).map((m) => [m.name, [m.server, m.probes.join(',')]])), {
+    vllm: ['vllm', 'models,health,chat'],
+    sglang: ['sglang', 'models,health,chat'],
+    llamacpp: ['llamacpp', 'health,models,chat'],
+    ollama: ['ollama', 'models,chat'],
+    openai: ['openai', 'models,chat'],
+  });
+  assert.deepEqual(modules.vllm!.options.chat, { prompt: 'Reply with OK.', max_tokens: 16, vary_prompt: false });
+});
+
+test('a target names a module, or gets its server type\'s; config modules override shipped ones and add new ones', () => {
+  const config = parseConfigText(`
+modules:
+  vllm: { probes: [models, chat], timeout: 5s, chat: { max_tokens: 32, expect: "^OK" } }
+  qwen-think:
+    server: vllm
+    probes: [models, chat, thinking]
+    thinking: { max_tokens: 128, vary_prompt: true }
+targets:
+  - { name: a, url: "http://x:1/v1", server: vllm }
+  - { name: b, url: "http://x:2/v1", module: qwen-think, timeout: 3s }
+  - { name: c, url: "http://x:3/v1", server: ollama, model: "qwen3:0.6b" }
+`);
+  const [a, b, c] = config.targets;
+  assert.deepEqual([a!.module, a!.server, a!.timeout], ['vllm', 'vllm', 5000]);
+  assert.deepEqual(config.modules.vllm!.probes, ['models', 'chat']);
+  assert.equal(config.modules.vllm!.options.chat.expect, '^OK');
+  assert.deepEqual([b!.module, b!.server, b!.timeout], ['qwen-think', 'vllm', 3000]);
+  assert.deepEqual(config.modules['qwen-think']!.options.thinking, { prompt: 'Reply with OK.', max_tokens: 128, vary_prompt: true });
+  assert.deepEqual([c!.module, c!.server], ['ollama', 'ollama']);
 });
 
 test('parses remediation actions with their own defaults', () => {
@@ -38,7 +77,6 @@ remediator:
 
 // Each bad config is refused with a message that names the field.
 const invalid: Array<[string, string]> = [
-  ['targets: []', 'config: targets: list at least one target'],
   [minimal + 'extra: 1', 'config: extra: unknown field'],
   ['targets:\n  - url: http://x:1/v1\n    intervall: 5s', 'config: targets[0].intervall: unknown field'],
   ['targets:\n  - url: http://x:1/v1\n    interval: 5x', 'config: targets[0].interval: not a duration: "5x" (use e.g. 500ms, 15s, 1m30s)'],
@@ -46,10 +84,24 @@ const invalid: Array<[string, string]> = [
   ['targets:\n  - url: http://x:1/v1\n    interval: 30d', 'config: targets[0].interval: must be at most 24h'],
   ['targets:\n  - url: http://x:1/v1\n    interval: 0s\n    timeout: 0s', 'config: targets[0].interval: must be greater than 0; targets[0].timeout: must be greater than 0'],
   ['targets:\n  - url: ftp://x/v1', 'config: targets[0].url: must be an http(s) URL such as http://127.0.0.1:8000/v1'],
-  ['targets:\n  - url: http://x:1/v1\n    probes: [models, tokens]', 'config: targets[0].probes[1]: Invalid option: expected one of "models"|"health"|"chat"'],
-  ['targets:\n  - url: http://x:1/v1\n    interval: 5s\n    timeout: 10s', 'config: targets[0].timeout: must not exceed interval'],
-  ['targets:\n  - url: http://x:1/v1\n    probes: [chat]', 'config: targets[0].model: required when the chat probe runs without the models probe'],
+  ['targets:\n  - url: http://x:1/v1\n    interval: 5s\n    timeout: 10s', 'config: targets[0].timeout: the probe timeout (10000 ms) must not exceed the interval (5000 ms)'],
+  ['targets:\n  - url: http://x:1/v1\n    interval: 5s', 'config: targets[0].interval: the probe timeout (10000 ms) must not exceed the interval (5000 ms)'],
   ['targets:\n  - {name: a, url: "http://x:1/v1"}\n  - {name: a, url: "http://x:2/v1"}', 'config: targets[1].name: duplicate target name "a"'],
+  ['targets:\n  - url: http://x:1/v1\n    module: nope', 'config: targets[0].module: unknown module "nope" (known: vllm, sglang, llamacpp, ollama, openai)'],
+  ['targets:\n  - url: http://x:1/v1\n    server: sglang2', 'config: targets[0].server: Invalid option: expected one of "vllm"|"sglang"|"llamacpp"|"ollama"|"openai"'],
+  ['targets:\n  - url: http://x:1/v1\n    server: ollama', 'config: targets[0].model: required for server type ollama'],
+  ['targets:\n  - url: http://x:1/v1\n    server: vllm\n    module: ollama\n    model: a', 'config: targets[0].server: module "ollama" is for server type ollama, not vllm'],
+  ['modules:\n  m: {server: vllm, probes: [health, chat]}\ntargets:\n  - url: http://x:1/v1\n    module: m', 'config: targets[0].model: required: module "m" generates without the models probe'],
+  ['modules:\n  m: {server: vllm, probes: [health, models]}\ntargets:\n  - url: http://x:1/v1\n    module: m\n    remediation: {action: command, command: [x]}', 'config: targets[0].module: module "m" lacks chat, which the restart rules read: add it to the module\'s probes, or drop remediation'],
+  ['modules:\n  x: {probes: [models]}', 'config: modules.x.server: required: "x" is not a server type (vllm, sglang, llamacpp, ollama, openai)'],
+  ['modules:\n  vllm: {probes: [models, tokens]}', 'config: modules.vllm.probes[1]: Invalid option: expected one of "models"|"health"|"chat"|"thinking"'],
+  ['modules:\n  vllm: {probes: [models, models]}', 'config: modules.vllm.probes: lists a probe twice'],
+  ['modules:\n  vllm: {probes: [models], chat: {max_tokens: 4}}', 'config: modules.vllm.chat: options for a probe the module does not run: add chat to probes'],
+  ['modules:\n  vllm: {chat: {max_tokens: 0}}', 'config: modules.vllm.chat.max_tokens: Too small: expected number to be >=1'],
+  ['modules:\n  vllm: {chat: {expect: "("}}', 'config: modules.vllm.chat.expect: not a valid regular expression'],
+  ['modules:\n  vllm: {chat: {temperature: 1}}', 'config: modules.vllm.chat.temperature: unknown field'],
+  ['modules:\n  ollama: {probes: [health]}', 'config: modules.ollama.probes: the health probe needs health.path: ollama servers have no health endpoint'],
+  ['exporter:\n  allowed_probe_hosts: ["http://x"]', 'config: exporter.allowed_probe_hosts[0]: expected a host name or address, optionally :port, or *.domain'],
   ['targets:\n  - url: http://x:1/v1\n    remediation: {action: reboot, command: [x]}', "config: targets[0].remediation.action: Invalid discriminator value. Expected 'process' | 'command'"],
   ['targets:\n  - url: http://x:1/v1\n    remediation: {action: process, command: "vllm serve"}', 'config: targets[0].remediation.command: Invalid input: expected array, received string'],
   ['targets:\n  - url: http://x:1/v1\n    remediation: {action: command, command: []}', 'config: targets[0].remediation.command: needs at least the program to run'],

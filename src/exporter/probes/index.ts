@@ -1,14 +1,23 @@
 import { chatProbe } from './chat.ts';
 import { healthProbe } from './health.ts';
 import { modelsProbe } from './models.ts';
-import type { ProbeFn } from './types.ts';
+import { thinkingProbe } from './thinking.ts';
+import type { AnyProbe } from './types.ts';
 
-/** Every probe by name, in the order a round runs them: models first, so chat knows the model. */
+/** Every probe by name: a module lists the ones it runs, in its own order. */
 export const probes = {
   models: modelsProbe,
   health: healthProbe,
   chat: chatProbe,
-} satisfies Record<string, ProbeFn>;
+  thinking: thinkingProbe,
+} satisfies Record<string, AnyProbe>;
 
 export type ProbeName = keyof typeof probes;
 export const probeNames = Object.keys(probes) as [ProbeName, ...ProbeName[]];
+
+/**
+ * The probes the shipped restart rules read (prometheus/rules: LLMServerDown reads models,
+ * LLMServerHung reads chat and models): a target with remediation must run them. A test keeps
+ * this list and the rules in step.
+ */
+export const probesReadByRestartRules: readonly ProbeName[] = ['models', 'chat'];

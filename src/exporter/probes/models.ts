@@ -1,28 +1,38 @@
-import { checkStatus, discard, readLimited, send } from '../http.ts';
-import { fail, type ProbeFn } from './types.ts';
+import { z } from 'zod';
+import type { ListedModel } from '../../servers/types.ts';
+import { readLimited, send, statusFailure } from '../http.ts';
+import { defineProbe, fail, transportReasons } from './types.ts';
 
-/** GET {url}/models: 200, a JSON list, and the expected model in it (or, with none configured, any). */
-export const modelsProbe: ProbeFn = async ({ target, signal }) => {
-  const res = await send(`${target.url}/models`, { signal });
-  if ('success' in res) return res;
-  const bad = checkStatus(res.statusCode);
-  if (bad) {
-    discard(res.body);
-    return bad;
-  }
-  const text = await readLimited(res.body, target.max_response_bytes, signal);
-  if (typeof text !== 'string') return text;
-  let ids: string[];
-  try {
-    const listing = JSON.parse(text) as { data?: Array<{ id?: unknown }> };
-    if (!Array.isArray(listing.data)) return fail('bad_response', 'no "data" array in the model listing');
-    ids = listing.data.map((m) => m.id).filter((id): id is string => typeof id === 'string');
-  } catch {
-    return fail('bad_response', 'model listing is not JSON');
-  }
-  if (target.model !== undefined) {
-    return ids.includes(target.model) ? { success: true, model: target.model } : fail('model_missing', `"${target.model}" not listed`);
-  }
-  const first = ids[0];
-  return first === undefined ? fail('model_missing', 'no model listed') : { success: true, model: first };
-};
+/** GET {url}/models: 200, a JSON list, and the configured model in it (or, with none configured, any). */
+export const modelsProbe = defineProbe({
+  name: 'models',
+  description: 'GET {url}/models: answers 200 with a JSON list holding the configured model (or, with none configured, any model, which later probes then use).',
+  options: z.strictObject({}).default({}),
+  reasons: [...transportReasons, 'model_missing'],
+  metrics: [],
+  async run(ctx) {
+    const { target, signal } = ctx;
+    const res = await send(ctx, `${target.url}/models`);
+    if ('success' in res) return res;
+    const bad = await statusFailure(res, signal);
+    if (bad) return bad;
+    const text = await readLimited(res.body, target.maxResponseBytes, signal);
+    if (typeof text !== 'string') return text;
+    let listing: ListedModel[];
+    try {
+      const data = (JSON.parse(text) as { data?: unknown }).data;
+      if (!Array.isArray(data)) return fail('bad_response', 'no "data" array in the model listing');
+      listing = data.filter((m): m is ListedModel => typeof (m as ListedModel | null)?.id === 'string');
+    } catch {
+      return fail('bad_response', 'model listing is not JSON');
+    }
+    ctx.log(`listed: ${listing.map((m) => m.id).join(', ') || '(none)'}`);
+    if (target.model !== undefined) {
+      const id = target.server.matchModel(listing, target.model);
+      return id === undefined ? fail('model_missing', `"${target.model}" not listed`) : { success: true, model: id };
+    }
+    if (target.server.requiresModel) return fail('model_missing', `server type ${target.server.name} needs the model to probe named`);
+    const first = listing[0]?.id;
+    return first === undefined ? fail('model_missing', 'no model listed') : { success: true, model: first };
+  },
+});

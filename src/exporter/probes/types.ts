@@ -1,6 +1,8 @@
-import type { Target } from '../../config/schema.ts';
+import type { z } from 'zod';
+import type { ServerType } from '../../servers/types.ts';
+import type { GaugeDef, HistogramDef, MetricDef, Recorder } from '../series.ts';
 
-/** Why a probe failed; every value is pre-initialised as a label of llm_probe_failures_total. */
+/** Why a probe failed; each probe names the ones it can report, pre-initialised in llm_probe_failures_total. */
 export const failureReasons = [
   'connect_refused',
   'connect_error',
@@ -10,28 +12,46 @@ export const failureReasons = [
   'model_missing',
   'bad_response',
   'no_tokens',
+  'unexpected_answer',
+  'no_reasoning',
 ] as const;
 export type FailureReason = (typeof failureReasons)[number];
 
-export interface ProbeContext {
-  target: Target;
+/** Every HTTP probe can meet these. */
+export const transportReasons = ['connect_refused', 'connect_error', 'timeout', 'http_4xx', 'http_5xx', 'bad_response'] as const satisfies readonly FailureReason[];
+
+/** The server a probe talks to: resolved from a configured target or from a /probe request. */
+export interface ProbeTarget {
+  /** The OpenAI-compatible base URL, without a trailing slash: http://127.0.0.1:8000/v1 */
+  url: string;
+  server: ServerType;
+  /** The configured model, if any. */
+  model: string | undefined;
+  /** Largest body a probe reads before giving up on the server (a huge or endless answer). */
+  maxResponseBytes: number;
+}
+
+export interface ProbeContext<Options> {
+  target: ProbeTarget;
+  options: Options;
+  /** The configured model, else the one an earlier probe of the round (models) found. */
+  model: string | undefined;
   /** Aborts at the probe's deadline (or when the exporter stops). */
   signal: AbortSignal;
-  /** The configured model, else the one the models probe found earlier; chat needs one. */
-  model: string | undefined;
   /** Monotonic milliseconds; a seam so timing maths can be tested. */
   now: () => number;
+  /** Sent with every request: the headers that identify probe traffic. */
+  headers: Record<string, string>;
+  /** Where the probe records its own series; applied only if it succeeds. */
+  record: Recorder;
+  /** One line of the probe's debug log (requests, statuses, timings). */
+  log: (line: string) => void;
 }
 
 export interface ProbeSuccess {
   success: true;
-  /** The model the server serves, when the probe learnt it. */
+  /** The model the server serves, when the probe learnt it: later probes of the round use it. */
   model?: string;
-  /** Request sent -> first content or reasoning token. */
-  ttftSeconds?: number;
-  /** Decode rate: (completion_tokens - 1) / (last token - first token). */
-  tokensPerSecond?: number;
-  completionTokens?: number;
 }
 
 export interface ProbeFailure {
@@ -42,8 +62,29 @@ export interface ProbeFailure {
 
 export type ProbeResult = ProbeSuccess | ProbeFailure;
 
-/** Every probe has this one signature, as blackbox_exporter's prober.ProbeFn. */
-export type ProbeFn = (ctx: ProbeContext) => Promise<ProbeResult>;
+/**
+ * One probe: one file, this one shape (blackbox_exporter's prober.ProbeFn plus its config struct).
+ * Its options schema is part of the config schema; its metrics and reasons are documented and
+ * pre-initialised from here.
+ */
+export interface Probe<Options = unknown> {
+  readonly name: string;
+  /** One line for docs and --help. */
+  readonly description: string;
+  /** Options under modules.NAME.<probe name>, with their defaults. */
+  readonly options: z.ZodType<Options>;
+  /** The failure reasons it can report. */
+  readonly reasons: readonly FailureReason[];
+  /** The series it records through ctx.record. */
+  readonly metrics: readonly (GaugeDef | HistogramDef)[];
+  run(ctx: ProbeContext<Options>): Promise<ProbeResult>;
+}
+
+/** Keeps a probe's options type while it sits in a table of probes of every kind. */
+export const defineProbe = <Options>(probe: Probe<Options>): Probe<Options> => probe;
+
+export type AnyProbe = Probe<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type { MetricDef };
 
 export function fail(reason: FailureReason, message: string): ProbeFailure {
   return { success: false, reason, message };

@@ -1,0 +1,239 @@
+// The streaming chat completion the chat and thinking probes share: one request, the SSE stream
+// read under byte and time limits, and the timings taken as the tokens arrive.
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { classifyError, discard, send, statusFailure } from '../http.ts';
+import { SseDecoder } from '../sse.ts';
+import { histogram, gauge } from '../series.ts';
+import { fail, type ProbeContext, type ProbeFailure } from './types.ts';
+
+/** Options of a generating probe; the defaults differ between chat and thinking. */
+export function generationOptions(defaults: { prompt: string; max_tokens: number }) {
+  return z
+    .strictObject({
+      prompt: z.string().min(1).default(defaults.prompt).describe('The user message.'),
+      max_tokens: z.int().min(1).max(1024).default(defaults.max_tokens).describe('Completion token budget.'),
+      expect: z
+        .string()
+        .refine((re) => compiles(re), 'not a valid regular expression')
+        .optional()
+        .describe('A regular expression the answer (content, not reasoning) must match; a mismatch fails with reason unexpected_answer.'),
+      vary_prompt: z.boolean().default(false).describe('Start the prompt with a random tag on every probe, so a prefix cache cannot flatter TTFT.'),
+    })
+    .default({ prompt: defaults.prompt, max_tokens: defaults.max_tokens, vary_prompt: false });
+}
+export type GenerationOptions = z.output<ReturnType<typeof generationOptions>>;
+
+function compiles(re: string): boolean {
+  try {
+    new RegExp(re);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// Buckets for a small probe's latencies: TTFT from a warm GPU (~20 ms) to a slow CPU server (s);
+// inter-token latency from 1,000 tokens/s to 1 token/s.
+export const ttftHistogram = histogram('llm_probe_time_to_first_token_seconds', 'Distribution of the TTFT of generating probes.', ['probe'], [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
+export const itlHistogram = histogram('llm_probe_inter_token_latency_seconds', 'Distribution of the mean inter-token latency of each generating probe, (last token - first token) / (completion_tokens - 1).', ['probe'], [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]);
+export const ttftGauge = gauge('llm_probe_ttft_seconds', 'Time from sending the last successful generating probe to its first content or reasoning token.', ['probe']);
+export const rateGauge = gauge('llm_probe_tokens_per_second', 'Decode rate of the last successful generating probe: (completion_tokens - 1) / (last token - first token).', ['probe']);
+export const tokensGauge = gauge('llm_probe_completion_tokens', 'Completion tokens of the last successful generating probe (usage.completion_tokens, reasoning included).', ['probe']);
+
+interface ChunkDelta {
+  content?: string | null;
+  reasoning_content?: string | null;
+  reasoning?: string | null;
+}
+interface Chunk {
+  choices?: Array<{ delta?: ChunkDelta; finish_reason?: string | null }>;
+  usage?: { completion_tokens?: number; completion_tokens_details?: { reasoning_tokens?: number } | null } | null;
+  error?: { message?: string };
+}
+
+export interface Generation {
+  /** Monotonic ms: request sent, first token of any kind, first content token, last token. */
+  started: number;
+  firstToken: number;
+  firstContent: number | undefined;
+  lastToken: number;
+  /** usage.completion_tokens, else the number of chunks that carried text. */
+  tokens: number;
+  /** Reasoning tokens as the server counts them, else the chunks that carried reasoning. */
+  reasoningTokens: number;
+  contentTokens: number;
+  /** The answer, capped at a few KiB: what `expect` is matched against. */
+  content: string;
+  finishReason: string | undefined;
+}
+
+const keptChars = 4096;
+
+/** One streamed completion; thinking on or off in the server type's own dialect. */
+export async function streamChat(ctx: ProbeContext<GenerationOptions>, thinking: boolean): Promise<Generation | ProbeFailure> {
+  const { target, options, signal, now, model } = ctx;
+  if (model === undefined) return fail('model_missing', 'no model known to ask for');
+  const prompt = options.vary_prompt ? `[${randomBytes(4).toString('hex')}] ${options.prompt}` : options.prompt;
+  const started = now();
+  const res = await send(ctx, `${target.url}/chat/completions`, {
+    method: 'POST',
+    body: {
+      model,
+      messages: [{ role: 'user', content: prompt }],
+      max_tokens: options.max_tokens,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+      ...target.server.thinking(thinking),
+    },
+  });
+  if ('success' in res) return res;
+  const bad = await statusFailure(res, signal);
+  if (bad) return bad;
+  if (!String(res.headers['content-type'] ?? '').includes('text/event-stream')) {
+    discard(res.body);
+    return fail('bad_response', `expected an event stream, got "${res.headers['content-type'] ?? 'no content-type'}"`);
+  }
+
+  const decoder = new SseDecoder();
+  const parser = new CompletionParser(started);
+  let bytes = 0;
+  try {
+    for await (const raw of res.body) {
+      bytes += (raw as Buffer).length;
+      if (bytes > target.maxResponseBytes) {
+        discard(res.body);
+        return fail('bad_response', `stream larger than ${target.maxResponseBytes} bytes`);
+      }
+      for (const payload of decoder.push(raw as Buffer)) {
+        const failed = parser.push(payload, now());
+        if (failed) {
+          discard(res.body);
+          return failed;
+        }
+      }
+      if (parser.done) break;
+    }
+  } catch (err) {
+    const failure = classifyError(err, signal);
+    // Headers came but no token before the deadline: the engine is stuck, not the socket.
+    return failure.reason === 'timeout' && !parser.sawToken ? fail('no_tokens', 'no token before the deadline') : failure;
+  } finally {
+    discard(res.body);
+  }
+  const result = parser.result();
+  if (!('success' in result)) ctx.log(`stream: ${result.tokens} tokens (${parser.chunks} text chunks, ${parser.reasoningChunks} with reasoning), finish_reason ${result.finishReason ?? 'none'}`);
+  return result;
+}
+
+/**
+ * Reads a completion's SSE payloads, each stamped with the (monotonic) time it arrived. Pure, so
+ * the timing rules are tested with exact times: TTFT ends at the first chunk with content or
+ * reasoning; the decode window ends at the last token, or at the EOS chunk (an empty delta with
+ * finish_reason), which usage counts as a token.
+ */
+export class CompletionParser {
+  readonly #started: number;
+  #firstToken: number | undefined;
+  #firstContent: number | undefined;
+  #lastToken = 0;
+  #content = '';
+  #usage: Chunk['usage'];
+  #finishReason: string | undefined;
+  chunks = 0;
+  reasoningChunks = 0;
+  done = false;
+
+  constructor(started: number) {
+    this.#started = started;
+  }
+
+  get sawToken(): boolean {
+    return this.#firstToken !== undefined;
+  }
+
+  /** Takes one payload; returns a failure when the stream is bad. */
+  push(payload: string, t: number): ProbeFailure | undefined {
+    if (payload === '[DONE]') {
+      this.done = true;
+      return undefined;
+    }
+    let chunk: Chunk;
+    try {
+      chunk = JSON.parse(payload) as Chunk;
+    } catch {
+      return fail('bad_response', `stream chunk is not JSON: ${payload.slice(0, 80)}`);
+    }
+    // An error after the 200 arrives as a chunk holding an error object (vLLM): not output.
+    if (chunk.error) return fail('bad_response', `error in stream: ${chunk.error.message ?? 'unknown'}`);
+    for (const choice of chunk.choices ?? []) {
+      const d = choice.delta ?? {};
+      // vLLM sends `reasoning` with a deprecated `reasoning_content` copy: count the chunk once.
+      const reasoning = d.reasoning || d.reasoning_content;
+      if (d.content || reasoning) {
+        this.#firstToken ??= t;
+        this.#lastToken = t;
+        this.chunks += 1;
+        if (reasoning) this.reasoningChunks += 1;
+        if (d.content) {
+          this.#firstContent ??= t;
+          if (this.#content.length < keptChars) this.#content += d.content;
+        }
+      } else if (choice.finish_reason && this.#firstToken !== undefined) {
+        this.#lastToken = t;
+      }
+      if (choice.finish_reason) this.#finishReason = choice.finish_reason;
+    }
+    if (chunk.usage) this.#usage = chunk.usage;
+    return undefined;
+  }
+
+  /** What the stream amounted to, once it ended. */
+  result(): Generation | ProbeFailure {
+    if (this.#firstToken === undefined) return fail('no_tokens', 'stream ended without a token');
+    if (!this.done) return fail('bad_response', 'stream ended without [DONE]');
+    // usage.completion_tokens counts tokens; chunks undercount when a chunk holds several.
+    const tokens = typeof this.#usage?.completion_tokens === 'number' ? this.#usage.completion_tokens : this.chunks;
+    const reasoningTokens = this.#usage?.completion_tokens_details?.reasoning_tokens ?? this.reasoningChunks;
+    return {
+      started: this.#started,
+      firstToken: this.#firstToken,
+      firstContent: this.#firstContent,
+      lastToken: this.#lastToken,
+      tokens,
+      reasoningTokens,
+      contentTokens: Math.max(0, tokens - reasoningTokens),
+      content: this.#content,
+      finishReason: this.#finishReason,
+    };
+  }
+}
+
+/** Decode rate in tokens per second, when the window holds more than one token. */
+export function decodeRate(g: Generation): number | undefined {
+  const decodeMs = g.lastToken - g.firstToken;
+  return g.tokens > 1 && decodeMs > 0 ? ((g.tokens - 1) * 1000) / decodeMs : undefined;
+}
+
+/** Records what every generating probe shares: TTFT and the decode rate, as last values and distributions. */
+export function recordTimings(ctx: ProbeContext<GenerationOptions>, g: Generation): void {
+  const ttft = (g.firstToken - g.started) / 1000;
+  ctx.record.set(ttftGauge, ttft);
+  ctx.record.observe(ttftHistogram, ttft);
+  ctx.record.set(tokensGauge, g.tokens);
+  const rate = decodeRate(g);
+  if (rate !== undefined) {
+    ctx.record.set(rateGauge, rate);
+    ctx.record.observe(itlHistogram, 1 / rate);
+  }
+  ctx.log(`TTFT ${(ttft * 1000).toFixed(1)} ms${rate === undefined ? '' : `, ${rate.toFixed(1)} tokens/s`}`);
+}
+
+/** The canary: the answer must match the configured pattern. */
+export function checkAnswer(options: GenerationOptions, g: Generation): ProbeFailure | undefined {
+  if (options.expect === undefined || new RegExp(options.expect).test(g.content)) return undefined;
+  return fail('unexpected_answer', `answer ${JSON.stringify(g.content.slice(0, 120))} does not match /${options.expect}/`);
+}
+
+export const generationReasons = ['connect_refused', 'connect_error', 'timeout', 'http_4xx', 'http_5xx', 'bad_response', 'model_missing', 'no_tokens', 'unexpected_answer'] as const;

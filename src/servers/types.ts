@@ -1,0 +1,39 @@
+/** One entry of a /v1/models listing, as far as model matching needs it. */
+export interface ListedModel {
+  id: string;
+  /** vLLM: the model path behind a served name. */
+  root?: string | null;
+  /** vLLM: the base model a LoRA adapter belongs to (null for a base model). */
+  parent?: string | null;
+  /** llama.cpp: further names of the same model. */
+  aliases?: string[];
+}
+
+/**
+ * What one kind of model server means on the wire: how to ask it for a completion, which health
+ * endpoint it has, how its model ids match. One file per server type, in the table in index.ts;
+ * the exporter's probes read these, and the simulator's flavors mirror them.
+ */
+export interface ServerType {
+  readonly name: string;
+  /** One line for docs and --help. */
+  readonly description: string;
+  /** Request fields that turn Qwen3's thinking on or off: servers disagree on the switch. */
+  thinking(enabled: boolean): Record<string, unknown>;
+  /** GET path on the server's origin that tells whether it can serve, if it has one. */
+  readonly healthPath: string | undefined;
+  /** The server cannot pick a model itself (Ollama lists every model on disk): `model` is required. */
+  readonly requiresModel: boolean;
+  /** The listed id that serves `wanted`, or undefined. */
+  matchModel(listing: readonly ListedModel[], wanted: string): string | undefined;
+  /** The probes of the shipped module named after this server type, in the order a round runs them. */
+  readonly defaultProbes: readonly string[];
+}
+
+/** vLLM, SGLang and llama.cpp take Qwen3's switch through the chat template. */
+export const templateThinking = (enabled: boolean) => ({ chat_template_kwargs: { enable_thinking: enabled } });
+
+/** The listed id equal to wanted, or an entry that names it as an alias. */
+export function exactMatch(listing: readonly ListedModel[], wanted: string): string | undefined {
+  return listing.find((m) => m.id === wanted || m.aliases?.includes(wanted))?.id;
+}
