@@ -1,22 +1,7 @@
 import { z } from 'zod';
-import { parseDuration } from '../duration.ts';
+import { duration, positiveDuration } from './fields.ts';
 import { probeNames, probes, probesReadByRestartRules, type ProbeName } from '../exporter/probes/index.ts';
 import { defaultServer, isServerName, serverNames, servers, type ServerName } from '../servers/index.ts';
-
-/** A Prometheus duration string ("15s", "1m30s"), parsed to milliseconds. */
-const duration = z.string({ error: 'expected a duration such as 10s or 1m30s' }).transform((text, ctx) => {
-  const ms = parseDuration(text);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `not a duration: "${text}" (use e.g. 500ms, 15s, 1m30s)` });
-    return z.NEVER;
-  }
-  return ms;
-});
-// Durations that drive timers: Node clamps a timer beyond ~24.8 days to 1 ms, so cap them.
-const maxTimerMs = 24 * 3600_000;
-const positiveDuration = duration
-  .refine((ms) => ms > 0, 'must be greater than 0')
-  .refine((ms) => ms <= maxTimerMs, 'must be at most 24h');
 
 /** An argv array: the program and its arguments, run without a shell. */
 const argv = z.array(z.string().min(1)).min(1, 'needs at least the program to run');
@@ -56,9 +41,14 @@ const moduleFields = z.strictObject({
     .optional()
     .describe('The probes a round runs, in this order; default: the server type\'s own list.'),
   timeout: positiveDuration.default(10_000).describe('Deadline of each probe.'),
+  api_key_file: z.string().min(1).optional().describe('A file holding the API key sent as Authorization: Bearer (vLLM --api-key, ...); for /probe requests and targets of this module.'),
+  api_key_env: z.string().min(1).optional().describe('The environment variable holding that key, instead of a file.'),
   max_response_bytes: z.int().min(1024).default(1 << 20).describe('A larger answer (or stream) fails with bad_response.'),
   ...probeOptions,
 });
+
+const oneKeySource = (o: { api_key_file?: string | undefined; api_key_env?: string | undefined }) => o.api_key_file === undefined || o.api_key_env === undefined;
+const oneKeySourceIssue = { message: 'set one of api_key_file or api_key_env, not both', path: ['api_key_env'] };
 
 /** Options given for a probe the module does not run are a mistake, not something to ignore. */
 const moduleSchema = z.preprocess((raw, ctx) => {
@@ -70,7 +60,7 @@ const moduleSchema = z.preprocess((raw, ctx) => {
     }
   }
   return raw;
-}, moduleFields);
+}, moduleFields.refine(oneKeySource, oneKeySourceIssue));
 
 const targetSchema = z.strictObject({
   name: name.optional(),
@@ -80,6 +70,8 @@ const targetSchema = z.strictObject({
   model: z.string().min(1).optional(),
   interval: positiveDuration.default(15_000),
   timeout: positiveDuration.optional(),
+  api_key_file: z.string().min(1).optional(),
+  api_key_env: z.string().min(1).optional(),
   remediation: remediationSchema.optional(),
 });
 
@@ -121,6 +113,8 @@ export interface Module {
   probes: ProbeName[];
   timeout: number;
   max_response_bytes: number;
+  api_key_file?: string | undefined;
+  api_key_env?: string | undefined;
   options: ProbeOptions;
 }
 
@@ -134,8 +128,11 @@ function resolveModule(moduleName: string, m: ModuleFields, path: PropertyKey[],
   if (list.includes('health') && m.health.path === undefined && servers[server].healthPath === undefined) {
     ctx.addIssue({ code: 'custom', path: [...path, 'probes'], message: `the health probe needs health.path: ${server} servers have no health endpoint` });
   }
+  if (list.includes('progress') && servers[server].progress === undefined) {
+    ctx.addIssue({ code: 'custom', path: [...path, 'probes'], message: `the progress probe reads a server's own progress signal, which ${server} servers do not have` });
+  }
   const options = Object.fromEntries(probeNames.map((p) => [p, m[p]])) as ProbeOptions;
-  return { name: moduleName, server, probes: list, timeout: m.timeout, max_response_bytes: m.max_response_bytes, options };
+  return { name: moduleName, server, probes: list, timeout: m.timeout, max_response_bytes: m.max_response_bytes, api_key_file: m.api_key_file, api_key_env: m.api_key_env, options };
 }
 
 /** The modules shipped with qwen-sentinel: one per server type, named after it. */
@@ -144,7 +141,7 @@ export const shippedModules: Readonly<Record<string, ModuleFields>> = Object.fro
 export const configSchema = z
   .strictObject({
     modules: z.record(name, moduleSchema).default({}),
-    targets: z.array(targetSchema).default([]),
+    targets: z.array(targetSchema.refine(oneKeySource, oneKeySourceIssue)).default([]),
     exporter: exporterSchema,
     remediator: remediatorSchema,
   })

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
+import type { ServerType } from '../servers/types.ts';
 import { fail, type ProbeContext, type ProbeFailure } from './probes/types.ts';
 
 export interface HttpOptions {
@@ -54,6 +55,8 @@ export function classifyError(err: unknown, signal: AbortSignal): ProbeFailure {
 
 /** Fails with the HTTP status class, or returns undefined for a 2xx. */
 export function checkStatus(status: number): ProbeFailure | undefined {
+  // A wrong or missing API key: no restart fixes that, so it is a reason of its own.
+  if (status === 401 || status === 403) return fail('unauthorized', `HTTP ${status}: the server refuses the API key (or wants one)`);
   if (status >= 500) return fail('http_5xx', `HTTP ${status}`);
   if (status >= 400) return fail('http_4xx', `HTTP ${status}`);
   // Redirects are not followed: an API that answers one is not answering the probe.
@@ -61,12 +64,18 @@ export function checkStatus(status: number): ProbeFailure | undefined {
   return undefined;
 }
 
-/** A failed status with the start of the body the server gave as its reason. */
-export async function statusFailure(res: Dispatcher.ResponseData, signal: AbortSignal): Promise<ProbeFailure | undefined> {
+/**
+ * A failed status with the start of the body the server gave as its reason; `starting` when the
+ * server type says the answer means it is still loading (llama.cpp's 503 "Loading model").
+ */
+export async function statusFailure(res: Dispatcher.ResponseData, signal: AbortSignal, server?: ServerType): Promise<ProbeFailure | undefined> {
   const bad = checkStatus(res.statusCode);
   if (!bad) return undefined;
-  const text = await readLimited(res.body, 4096, signal);
-  return typeof text === 'string' && text.trim() !== '' ? { ...bad, message: `${bad.message}: ${text.trim().slice(0, 200)}` } : bad;
+  const read = await readLimited(res.body, 4096, signal);
+  const text = typeof read === 'string' ? read.trim() : '';
+  const message = text === '' ? bad.message : `${bad.message}: ${text.slice(0, 200)}`;
+  if (server?.starting?.(res.statusCode, text)) return fail('starting', `still starting: ${message}`);
+  return { ...bad, message };
 }
 
 /** Reads a body, but never more than maxBytes: a huge or endless answer cannot bloat the exporter. */

@@ -3,6 +3,7 @@
 import { Registry } from 'prom-client';
 import { ConfigError, parseConfig, readConfigFile } from '../config/load.ts';
 import type { Config, Module } from '../config/schema.ts';
+import { readApiKeys, type ApiKeys } from '../config/secrets.ts';
 import { formatFlags, parseDurationFlag, parseFlagsAndArgs, UsageError, type FlagSpecs } from '../flags.ts';
 import { defaultServer, isServerName, serverNames } from '../servers/index.ts';
 import { initSeries, recordUp, runRound, type RoundReport } from './round.ts';
@@ -29,10 +30,12 @@ HEALTHCHECK, cron and scripts.
 
 ${formatFlags(probeFlags)}`;
 
-async function resolveModule(flags: { server?: string | undefined; module?: string | undefined; 'config.file'?: string | undefined }): Promise<Module> {
+async function resolveModule(flags: { server?: string | undefined; module?: string | undefined; 'config.file'?: string | undefined }): Promise<{ module: Module; apiKey: string | undefined }> {
   let config: Config;
+  let keys: ApiKeys;
   try {
     config = flags['config.file'] ? (await readConfigFile(flags['config.file'])).config : parseConfig({});
+    keys = await readApiKeys(config);
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(`invalid config: ${err.message}`);
     throw err;
@@ -42,7 +45,7 @@ async function resolveModule(flags: { server?: string | undefined; module?: stri
   const module = config.modules[name];
   if (!module) throw new UsageError(`--module: unknown module "${name}" (known: ${Object.keys(config.modules).join(', ')})`);
   if (flags.server !== undefined && module.server !== flags.server) throw new UsageError(`--module=${name} is for server type ${module.server}, not ${flags.server}`);
-  return module;
+  return { module, apiKey: keys.forModule(name) };
 }
 
 interface ProbeRow {
@@ -98,14 +101,14 @@ export async function runProbeCommand(argv: string[]): Promise<number> {
   const url = args[0];
   if (url === undefined) throw new UsageError('give the server\'s base URL, e.g. qwen-sentinel probe http://127.0.0.1:8000/v1');
   if (!/^https?:\/\/[^/]/.test(url) || !URL.canParse(url)) throw new UsageError(`"${url}" is not an http(s) URL`);
-  const module = await resolveModule(flags);
+  const { module, apiKey } = await resolveModule(flags);
   if (module.server === 'ollama' && flags.model === undefined) throw new UsageError('--model is required for server type ollama (e.g. --model=qwen3:0.6b)');
   const timeout = flags.timeout === undefined ? module.timeout : parseDurationFlag(flags.timeout, 'timeout');
   const target = url.replace(/\/+$/, '');
   const store = new SeriesStore(new Registry(), { targetLabel: false, cumulative: false });
   initSeries(store, target, module);
   const stop = new AbortController();
-  const report = await runRound({ target: { name: target, url: target, model: flags.model, timeout }, module, store, stop: stop.signal, now: () => performance.now() });
+  const report = await runRound({ target: { name: target, url: target, model: flags.model, timeout, apiKey }, module, store, stop: stop.signal, now: () => performance.now() });
   recordUp(store, report);
   const probeRows = await rows(report, store.registry);
   if (flags.json) {

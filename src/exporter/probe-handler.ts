@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import { Registry } from 'prom-client';
 import type { Config } from '../config/schema.ts';
+import type { ApiKeys } from '../config/secrets.ts';
 import type { RoundHistory } from './history.ts';
 import { initSeries, recordUp, runRound } from './round.ts';
 import { SeriesStore } from './series.ts';
@@ -52,6 +53,7 @@ function parseRequest(req: Request, config: Config) {
 
 export interface ProbeHandlerOptions {
   config: () => Config;
+  apiKeys: () => ApiKeys;
   history: RoundHistory;
   /** Seconds kept back from the scrape timeout, for the answer to reach Prometheus in time. */
   timeoutOffsetSeconds: number;
@@ -78,7 +80,7 @@ export function probeHandler(o: ProbeHandlerOptions) {
     res.on('close', () => gone.abort()); // Prometheus gave up: so do we
     const now = () => performance.now();
     const report = await runRound({
-      target: { name: url, url, model, timeout: module.timeout },
+      target: { name: url, url, model, timeout: module.timeout, apiKey: o.apiKeys().forModule(module.name) },
       module,
       store,
       stop: gone.signal,

@@ -5,7 +5,7 @@ import type { Module } from '../config/schema.ts';
 import { servers } from '../servers/index.ts';
 import { version } from '../version.ts';
 import { probes as probeTable, type ProbeName } from './probes/index.ts';
-import type { AnyProbe, FailureReason, ProbeResult } from './probes/types.ts';
+import type { AnyProbe, FailureReason, ProbeResult, RoundState } from './probes/types.ts';
 import { counter, gauge, histogram, StagedRecorder, type SeriesStore } from './series.ts';
 
 export const upGauge = gauge('llm_server_up', '1 when every probe of the last round succeeded, else 0.', ['model']);
@@ -50,6 +50,8 @@ export interface RoundTarget {
   model?: string | undefined;
   /** Deadline of each probe. */
   timeout: number;
+  /** Sent as `Authorization: Bearer`; never logged or exported. */
+  apiKey?: string | undefined;
 }
 
 export interface RoundInput {
@@ -86,7 +88,7 @@ export function initSeries(store: SeriesStore, target: string, module: Module, t
 
 export async function runRound(input: RoundInput): Promise<RoundReport> {
   const { target, module, store, stop, now } = input;
-  const table = { ...probeTable, ...input.probeTable };
+  const table: Record<ProbeName, AnyProbe> = { ...probeTable, ...input.probeTable };
   const server = servers[module.server];
   const roundStarted = now();
   const startedAt = Date.now();
@@ -98,25 +100,43 @@ export async function runRound(input: RoundInput): Promise<RoundReport> {
   let model = target.model ?? input.knownModel;
   const reports: ProbeReport[] = [];
 
+  const round: RoundState = { failures: {} };
+  const headers = (probe: string) => ({
+    'user-agent': `qwen-sentinel/${version}`,
+    'x-qwen-sentinel-probe': probe,
+    ...(target.apiKey === undefined ? {} : { authorization: `Bearer ${target.apiKey}` }),
+  });
+
   for (const name of module.probes) {
     const probe = table[name];
-    const budget = input.deadline === undefined ? target.timeout : Math.min(target.timeout, input.deadline - now());
     const started = now();
+    const cap = input.deadline ?? Infinity;
     let result: ProbeResult;
     const staged = new StagedRecorder();
-    if (budget <= 0) {
+    if (cap - started <= 0) {
       result = { success: false, reason: 'timeout', message: 'no time left in the scrape timeout' };
     } else {
-      const deadline = new AbortController();
-      const timer = setTimeout(() => deadline.abort(), budget);
+      // The probe's deadline, which an Ollama model load may move (never past a scrape's timeout).
+      const expired = new AbortController();
+      let deadline = 0;
+      let timer: NodeJS.Timeout | undefined;
+      const setDeadline = (ms: number) => {
+        clearTimeout(timer);
+        deadline = Math.min(now() + ms, cap);
+        timer = setTimeout(() => expired.abort(), Math.max(0, deadline - now()));
+      };
+      setDeadline(target.timeout);
       try {
         result = await probe.run({
           target: { url: target.url, server, model: target.model, maxResponseBytes: module.max_response_bytes },
           options: module.options[name],
           model,
-          signal: AbortSignal.any([stop, deadline.signal]),
+          signal: AbortSignal.any([stop, expired.signal]),
+          deadline: () => deadline,
+          extendDeadline: setDeadline,
+          round,
           now,
-          headers: { 'user-agent': `qwen-sentinel/${version}`, 'x-qwen-sentinel-probe': name },
+          headers: headers(name),
           record: staged,
           log: (line) => write(`${name}: ${line}`),
         });
@@ -129,6 +149,7 @@ export async function runRound(input: RoundInput): Promise<RoundReport> {
     if (stop.aborted) break;
     const seconds = (now() - started) / 1000;
     if (result.success && result.model !== undefined) model = result.model;
+    if (!result.success) round.failures[name] = result;
     store.commit(target.name, name, result.success ? staged : undefined);
     store.set(target.name, successGauge, result.success ? 1 : 0, { probe: name });
     store.set(target.name, durationGauge, seconds, { probe: name });

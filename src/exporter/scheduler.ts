@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Module, Target } from '../config/schema.ts';
+import type { ApiKeys } from '../config/secrets.ts';
 import type { Logger } from '../log.ts';
 import type { ProbeName } from './probes/index.ts';
 import type { AnyProbe } from './probes/types.ts';
@@ -27,6 +28,7 @@ export interface SchedulerOptions {
   probeTable?: Partial<Record<ProbeName, AnyProbe>>;
   /** Targets a previous scheduler already completed a round of (kept across a reload). */
   probed?: ReadonlySet<string>;
+  apiKeys?: ApiKeys;
 }
 
 export interface TargetStatus {
@@ -105,9 +107,9 @@ export class Scheduler {
   }
 
   async #round(state: TargetState): Promise<RoundReport | undefined> {
-    const { store, history, logger, clock, probeTable } = this.#o;
+    const { store, history, logger, clock, probeTable, apiKeys } = this.#o;
     const { target, module } = state;
-    const report = await runRound({ target, module, store, stop: this.#stop.signal, now: () => clock.now(), knownModel: state.model, probeTable });
+    const report = await runRound({ target: { ...target, apiKey: apiKeys?.forTarget(target) }, module, store, stop: this.#stop.signal, now: () => clock.now(), knownModel: state.model, probeTable });
     if (this.#stop.signal.aborted) return undefined;
     state.model = report.model;
     state.upModel = recordUp(store, report, state.upModel);

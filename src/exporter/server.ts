@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Config, Target } from '../config/schema.ts';
 import { ConfigReloader } from '../config/reloader.ts';
+import { keyFingerprint, readApiKeys } from '../config/secrets.ts';
 import { componentRegistry } from '../build-info.ts';
 import type { ListenAddress } from '../flags.ts';
 import type { Logger } from '../log.ts';
@@ -31,7 +32,7 @@ export interface RunningExporter extends Listening {
 }
 
 /** What a target's series depend on: a reload that changes none of it keeps the target "probed". */
-const identity = (config: Config, t: Target) => ({ ...t, remediation: undefined, module: config.modules[t.module] });
+const probingOf = (config: Config, t: Target) => ({ ...t, remediation: undefined, module: config.modules[t.module] });
 
 /** Starts probing and serving /metrics, /probe and the status page; used by the CLI and by `stack`. */
 export async function startExporter({ config: initial, listen: address, logger, configFile, enableLifecycle, timeoutOffsetSeconds = 0.5 }: ExporterOptions): Promise<RunningExporter> {
@@ -39,11 +40,13 @@ export async function startExporter({ config: initial, listen: address, logger, 
   const store = new SeriesStore(registry, { targetLabel: true, cumulative: true, metrics: allMetrics });
   const history = new RoundHistory();
   let config = initial;
-  let scheduler = new Scheduler(config, { store, history, logger });
+  let apiKeys = await readApiKeys(config);
+  let scheduler = new Scheduler(config, { store, history, logger, apiKeys });
 
   // A valid new config replaces every probe loop; an invalid one never gets this far. Series of
   // targets and probes it removed go; a target whose definition is unchanged stays "probed".
   const apply = async (next: Config) => {
+    const nextKeys = await readApiKeys(next); // an unreadable key rejects the reload
     await scheduler.stop();
     for (const old of config.targets) {
       const kept = next.targets.find((t) => t.name === old.name);
@@ -52,14 +55,17 @@ export async function startExporter({ config: initial, listen: address, logger, 
     }
     const unchanged = new Set(next.targets.filter((t) => {
       const before = config.targets.find((o) => o.name === t.name);
-      return before !== undefined && isDeepStrictEqual(identity(config, before), identity(next, t));
+      return before !== undefined && isDeepStrictEqual(probingOf(config, before), probingOf(next, t));
     }).map((t) => t.name));
     const probed = new Set([...scheduler.probed()].filter((name) => unchanged.has(name)));
     config = next;
-    scheduler = new Scheduler(config, { store, history, logger, probed });
+    apiKeys = nextKeys;
+    scheduler = new Scheduler(config, { store, history, logger, probed, apiKeys });
     scheduler.start();
   };
-  const reloader = configFile ? new ConfigReloader({ file: configFile.path, registry, logger, apply }) : undefined;
+  // A rotated key file is a change too, even when the config text is not.
+  const withKeys = async (c: Config, text: string) => `${text}\0${await keyFingerprint(c)}`;
+  const reloader = configFile ? new ConfigReloader({ file: configFile.path, registry, logger, apply, identity: withKeys }) : undefined;
   await reloader?.started(config, configFile!.text);
 
   const app = createOpsApp({
@@ -69,7 +75,7 @@ export async function startExporter({ config: initial, listen: address, logger, 
     reloader,
     enableLifecycle,
   });
-  app.get('/probe', probeHandler({ config: () => config, history, timeoutOffsetSeconds }));
+  app.get('/probe', probeHandler({ config: () => config, apiKeys: () => apiKeys, history, timeoutOffsetSeconds }));
   app.get('/logs', (req, res) => {
     const round = history.get(Number(req.query.id));
     if (!round) return void res.status(404).type('text/plain').send(`no round with id ${String(req.query.id)} (only the last ones are kept)\n`);

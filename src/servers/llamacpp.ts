@@ -1,16 +1,29 @@
-import { exactMatch, templateThinking, type ServerType } from './types.ts';
+import { sumSamples } from '../exporter/prom-text.ts';
+import { exactMatch, json, templateThinking, type ServerType } from './types.ts';
 
 /**
- * llama.cpp's llama-server: answers at once, /health 503 "Loading model" until the model is in.
- * It serves one model (the request's `model` is ignored), listed by file path or --alias, with
- * further names under `aliases`. Thinking follows chat_template_kwargs when run with --jinja.
+ * llama.cpp's llama-server: listens at once and answers every path 503 "Loading model" until the
+ * model is in. It serves one model (the request's `model` is ignored), listed by file path or
+ * --alias, with further names under `aliases`. Thinking follows chat_template_kwargs (--jinja).
+ * /health is answered outside the decode loop (ok even when it hangs); /metrics (--metrics) goes
+ * through it: llamacpp:requests_processing, llamacpp:requests_deferred (no free slot),
+ * llamacpp:tokens_predicted_total. /props says is_sleeping (--sleep-idle-seconds).
  */
 export const llamacpp: ServerType = {
   name: 'llamacpp',
-  description: "llama.cpp's llama-server: /health is 503 while loading; thinking off through chat_template_kwargs (--jinja)",
+  description: "llama.cpp's llama-server: 503 \"Loading model\" while loading (reported as starting); /health ok even when decoding hangs; progress from /metrics (--metrics)",
   thinking: templateThinking,
   healthPath: '/health',
   requiresModel: false,
   matchModel: exactMatch,
-  defaultProbes: ['health', 'models', 'chat'],
+  defaultProbes: ['health', 'models', 'progress', 'chat'],
+  starting: (status, body) => status === 503 && body.includes('Loading model'),
+  progress: {
+    path: '/metrics',
+    parse(body) {
+      const m = sumSamples(body, ['llamacpp:requests_processing', 'llamacpp:requests_deferred', 'llamacpp:tokens_predicted_total']);
+      return { running: m.get('llamacpp:requests_processing'), waiting: m.get('llamacpp:requests_deferred'), generated: m.get('llamacpp:tokens_predicted_total') };
+    },
+  },
+  stallState: { path: '/props', parse: (body) => (json<{ is_sleeping?: boolean }>(body)?.is_sleeping ? 'asleep' : undefined) },
 };

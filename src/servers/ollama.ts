@@ -1,19 +1,30 @@
-import type { ListedModel, ServerType } from './types.ts';
+import { json, type ListedModel, type ServerType } from './types.ts';
 
 /** Ollama names models name:tag, and a bare name means name:latest. */
-const withTag = (id: string) => (id.includes(':') ? id : `${id}:latest`);
+export const withTag = (id: string) => (id.includes(':') ? id : `${id}:latest`);
 
 /**
  * Ollama (default port 11434): no /health; /v1/models lists every model on disk, loaded or not,
  * so the model to probe must be configured (probing the first listed one could load, and pin, an
- * embedding model). It ignores chat_template_kwargs: only reasoning_effort "none" turns thinking off.
+ * embedding model). Models load on first use, headers come with the first token, and a client that
+ * gives up aborts the load: a probe of a cold model (not in /api/ps) gets the longer load deadline.
+ * It ignores chat_template_kwargs: only reasoning_effort "none" turns thinking off.
  */
 export const ollama: ServerType = {
   name: 'ollama',
-  description: 'Ollama: no /health, models load on first use, model required; thinking off through reasoning_effort "none"',
+  description: 'Ollama: no /health, models load on first use (a cold model gets the load deadline), model required; thinking off through reasoning_effort "none"',
   thinking: (enabled) => (enabled ? {} : { reasoning_effort: 'none' }),
   healthPath: undefined,
   requiresModel: true,
   matchModel: (listing: readonly ListedModel[], wanted: string) => listing.find((m) => withTag(m.id) === withTag(wanted))?.id,
-  defaultProbes: ['models', 'chat'],
+  defaultProbes: ['models', 'progress', 'chat'],
+  loadsOnDemand: true,
+  progress: {
+    path: '/api/ps',
+    parse(body, model) {
+      const loaded = json<{ models?: Array<{ name?: string; model?: string }> }>(body)?.models;
+      if (!Array.isArray(loaded) || model === undefined) return {};
+      return { modelLoaded: loaded.some((m) => withTag(m.name ?? m.model ?? '') === withTag(model)) };
+    },
+  },
 };

@@ -1,12 +1,25 @@
+import { sumSamples } from '../exporter/prom-text.ts';
 import { exactMatch, templateThinking, type ServerType } from './types.ts';
 
-/** SGLang (default port 30000): /health is 503 while starting, and when a 1-token generation fails. */
+/**
+ * SGLang (default port 30000): refuses connections until its subprocesses run, then /health 503
+ * while warming up; afterwards /health runs a 1-token generation and is 503 when none comes out.
+ * Progress: /metrics with --enable-metrics (sglang:num_running_reqs, sglang:num_queue_reqs,
+ * sglang:generation_tokens_total).
+ */
 export const sglang: ServerType = {
   name: 'sglang',
-  description: 'SGLang: /health is 503 while starting or when its own test generation fails',
+  description: 'SGLang: refuses connections while loading, /health 503 while warming up or when its own test generation fails; progress from /metrics',
   thinking: templateThinking,
   healthPath: '/health',
   requiresModel: false,
   matchModel: exactMatch,
-  defaultProbes: ['models', 'health', 'chat'],
+  defaultProbes: ['models', 'health', 'progress', 'chat'],
+  progress: {
+    path: '/metrics',
+    parse(body) {
+      const m = sumSamples(body, ['sglang:num_running_reqs', 'sglang:num_queue_reqs', 'sglang:generation_tokens_total']);
+      return { running: m.get('sglang:num_running_reqs'), waiting: m.get('sglang:num_queue_reqs'), generated: m.get('sglang:generation_tokens_total') };
+    },
+  },
 };

@@ -9,6 +9,25 @@ export interface ListedModel {
   aliases?: string[];
 }
 
+/** What a server's own progress signal says (its /metrics, or Ollama's /api/ps). */
+export interface Progress {
+  /** Requests being generated now. */
+  running?: number;
+  /** Requests queued behind them. */
+  waiting?: number;
+  /** The server's own cumulative count of generated tokens: it moves while anything is generated. */
+  generated?: number;
+  sleeping?: boolean;
+  /** Ollama: the probed model is in memory (a cold one loads on the next request). */
+  modelLoaded?: boolean;
+}
+
+/** A GET endpoint on the server's origin and how to read it. */
+export interface Endpoint<T> {
+  path: string;
+  parse(body: string, model: string | undefined): T;
+}
+
 /**
  * What one kind of model server means on the wire: how to ask it for a completion, which health
  * endpoint it has, how its model ids match. One file per server type, in the table in index.ts;
@@ -28,6 +47,24 @@ export interface ServerType {
   matchModel(listing: readonly ListedModel[], wanted: string): string | undefined;
   /** The probes of the shipped module named after this server type, in the order a round runs them. */
   readonly defaultProbes: readonly string[];
+  /** Whether an error answer means the server is still starting (llama.cpp's 503 "Loading model"). */
+  starting?(status: number, body: string): boolean;
+  /** The server's own progress signal, if it has one. */
+  readonly progress?: Endpoint<Progress>;
+  /** Where a server says it is paused or asleep, read when a generation stalls. */
+  readonly stallState?: Endpoint<'paused' | 'asleep' | undefined>;
+  /** Ollama loads a model on first use: a cold probe gets a longer deadline (the load is aborted
+   * when the client gives up). */
+  readonly loadsOnDemand?: boolean;
+}
+
+/** Parses a JSON body, or undefined when it is not JSON. */
+export function json<T>(body: string): T | undefined {
+  try {
+    return JSON.parse(body) as T;
+  } catch {
+    return undefined;
+  }
 }
 
 /** vLLM, SGLang and llama.cpp take Qwen3's switch through the chat template. */

@@ -5,14 +5,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { parseConfig } from '../config/load.ts';
-import { startExporter } from '../exporter/server.ts';
-import { formatFlags, parseDurationFlag, parseFlags, parseListenAddress, type FlagSpecs, type ListenAddress } from '../flags.ts';
+import { formatFlags, parseDurationFlag, parseFlags, parseListenAddress, UsageError, type FlagSpecs, type ListenAddress } from '../flags.ts';
+import { flavorNames, flavors, isFlavorName } from '../sim/flavors/index.ts';
 import { onShutdownSignal, Teardown } from '../lifecycle.ts';
 import { createLogger, parseLogLevel, type Logger, type LogLevel } from '../log.ts';
-import { loadToken } from '../remediator/token.ts';
-import { startRemediator } from '../remediator/server.ts';
 import { bindablePort, which } from './system.ts';
-import { startExternal, writeAlertmanagerConfig, writePrometheusConfig } from './prometheus.ts';
+import { hostPort, startLoop } from './loop.ts';
 
 export const stackFlags = {
   'sim.listen-address': { type: 'string', default: '127.0.0.1:8000', placeholder: 'HOST:PORT', help: "The simulated model server (the seed article's port)." },
@@ -20,7 +18,8 @@ export const stackFlags = {
   'remediator.listen-address': { type: 'string', default: '127.0.0.1:19151', placeholder: 'HOST:PORT', help: 'The remediator.' },
   'prometheus.listen-address': { type: 'string', default: '127.0.0.1:19090', placeholder: 'HOST:PORT', help: 'Prometheus, when installed (not 9090, to leave an existing one alone).' },
   'alertmanager.listen-address': { type: 'string', default: '127.0.0.1:19093', placeholder: 'HOST:PORT', help: 'Alertmanager, when installed (not 9093, likewise).' },
-  'sim.model': { type: 'string', default: 'Qwen/Qwen3-0.6B', placeholder: 'NAME', help: 'The model name the simulator serves.' },
+  'sim.flavor': { type: 'string', default: 'vllm', placeholder: 'NAME', help: `Which server the simulator behaves like (${flavorNames.join(', ')}); the target gets the matching server type and module.` },
+  'sim.model': { type: 'string', placeholder: 'NAME', help: "The model name the simulator serves; default: the flavor's." },
   'sim.startup-delay': { type: 'string', default: '3s', placeholder: 'DURATION', help: 'How long the simulator "loads the model" after each (re)start.' },
   'probe.interval': { type: 'string', default: '2s', placeholder: 'DURATION', help: 'Probe interval, and Prometheus scrape and evaluation interval.' },
   cooldown: { type: 'string', default: '20s', placeholder: 'DURATION', help: 'Remediator cooldown after a restart; must exceed the startup delay.' },
@@ -44,7 +43,6 @@ async function concrete(text: string, flag: string): Promise<ListenAddress> {
   const address = parseListenAddress(text, flag);
   return { ...address, port: await bindablePort(address.host, address.port) };
 }
-const hostPort = (a: ListenAddress) => `${a.host}:${a.port}`;
 
 export async function runStack(argv: string[]): Promise<void> {
   const flags = parseFlags(argv, stackFlags);
@@ -71,6 +69,9 @@ type StackFlags = ReturnType<typeof parseFlags<typeof stackFlags>>;
 /** Starts every component, registering each one's stop in teardown; returns the banner to print. */
 async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown, logger: Logger): Promise<string> {
   parseDurationFlag(flags['probe.interval']!, 'probe.interval'); // validated here; the components take the text
+  const flavor = flags['sim.flavor']!;
+  if (!isFlavorName(flavor)) throw new UsageError(`--sim.flavor: unknown flavor "${flavor}" (valid: ${flavorNames.join(', ')})`);
+  const model = flags['sim.model'] ?? flavors[flavor].defaultModel;
   const startupDelay = parseDurationFlag(flags['sim.startup-delay']!, 'sim.startup-delay');
   const cooldown = parseDurationFlag(flags.cooldown!, 'cooldown');
   const sim = await concrete(flags['sim.listen-address']!, 'sim.listen-address');
@@ -92,13 +93,13 @@ async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown
       {
         name: 'qwen3',
         url: `http://${hostPort(sim)}/v1`,
-        model: flags['sim.model'],
-        server: 'vllm',
+        model,
+        server: flavor,
         interval: flags['probe.interval'],
         timeout: flags['probe.interval'],
         remediation: {
           action: 'process',
-          command: [process.execPath, cliPath, 'sim', `--web.listen-address=${hostPort(sim)}`, `--model=${flags['sim.model']}`, `--startup-delay=${flags['sim.startup-delay']}`, `--log.level=${flags['log.level']}`],
+          command: [process.execPath, cliPath, 'sim', `--flavor=${flavor}`, `--web.listen-address=${hostPort(sim)}`, `--model=${model}`, `--startup-delay=${flags['sim.startup-delay']}`, `--log.level=${flags['log.level']}`],
           grace_period: '5s',
           cooldown: flags.cooldown,
         },
@@ -110,33 +111,26 @@ async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown
   const config = parseConfig(configData, 'stack config');
   if (cooldown <= startupDelay) logger.warn({ cooldown, startup_delay: startupDelay }, 'cooldown shorter than the startup delay: a loading server may be restarted again');
 
-  const remediator = await startRemediator({ config, token: await loadToken(config), listen: remediatorAddress, logger: createLogger('remediator', level) });
-  teardown.add(() => remediator.close());
-  const exporter = await startExporter({ config, listen: exporterAddress, logger: createLogger('exporter', level) });
-  teardown.add(() => exporter.close());
-  const rows: Array<[string, string]> = [
-    ['model server (simulator)', `http://${hostPort(sim)}/v1`],
-    ['exporter', exporter.url],
-    ['remediator', remediator.url],
-  ];
-
-  if (prometheusBin && alertmanagerBin && prom && am) {
-    const wiring = { exporter: hostPort(exporterAddress), remediator: hostPort(remediatorAddress), alertmanager: hostPort(am), tokenFile, interval: flags['probe.interval']! };
-    const promConfig = await writePrometheusConfig(dir, wiring);
-    const amConfig = await writeAlertmanagerConfig(dir, wiring);
-    const alertmanager = startExternal('alertmanager', alertmanagerBin, [`--config.file=${amConfig}`, `--storage.path=${join(dir, 'alertmanager-data')}`, `--web.listen-address=${hostPort(am)}`, '--cluster.listen-address='], dir, logger);
-    teardown.add(() => alertmanager.stop());
-    const prometheus = startExternal('prometheus', prometheusBin, [`--config.file=${promConfig}`, `--storage.tsdb.path=${join(dir, 'prometheus-data')}`, `--web.listen-address=${hostPort(prom)}`], dir, logger);
-    teardown.add(() => prometheus.stop());
-    // Print their URLs only once they serve: a taken port must fail the stack, not be shown as ours.
-    await Promise.all([alertmanager.ready(`http://${hostPort(am)}`), prometheus.ready(`http://${hostPort(prom)}`)]);
-    rows.push(['prometheus', `http://${hostPort(prom)}`], ['alertmanager', `http://${hostPort(am)}`]);
-  }
+  const loop = await startLoop({
+    config,
+    tokenFile,
+    dir,
+    exporter: exporterAddress,
+    remediator: remediatorAddress,
+    prometheus: prometheusBin && prom ? { bin: prometheusBin, address: prom } : undefined,
+    alertmanager: alertmanagerBin && am ? { bin: alertmanagerBin, address: am } : undefined,
+    interval: flags['probe.interval']!,
+    level,
+    logger,
+    teardown,
+  });
+  const { remediator } = loop;
+  const rows: Array<[string, string]> = [['model server (simulator)', `http://${hostPort(sim)}/v1`], ...Object.entries(loop.urls)];
 
   const width = Math.max(...rows.map(([name]) => name.length)) + 2;
   const lines = [
     '',
-    'qwen-sentinel stack is running (Ctrl-C stops everything it started):',
+    `qwen-sentinel stack is running, the simulator speaking ${flavor} (Ctrl-C stops everything it started):`,
     ...rows.map(([name, url]) => `  ${name.padEnd(width)}${url}`),
     `  ${'files'.padEnd(width)}${dir}`,
     '',

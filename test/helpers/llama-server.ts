@@ -87,13 +87,13 @@ export interface StartOptions {
   timeoutMs?: number;
 }
 
-/** Spawns llama-server on 127.0.0.1 and resolves once /health answers 200. */
-export async function startLlamaServer(options: StartOptions = {}): Promise<RunningLlamaServer> {
-  const files = findLlamaServer();
-  if (!files) throw new Error(`llama-server not built; run ${BUILD_COMMAND}`);
-  const port = options.port ?? (await freePort());
-  const url = `http://127.0.0.1:${port}`;
-  const args = [
+/** The argv that runs the tiny model on 127.0.0.1:port, as the tests (and a remediator) start it. */
+export function llamaServerCommand(files: LlamaServerFiles, port: number, extra: string[] = []): string[] {
+  return [files.binary, ...llamaServerArgs(files, port, extra)];
+}
+
+function llamaServerArgs(files: LlamaServerFiles, port: number, extra: string[]): string[] {
+  return [
     '--model', files.model,
     '--host', '127.0.0.1',
     '--port', String(port),
@@ -102,8 +102,17 @@ export async function startLlamaServer(options: StartOptions = {}): Promise<Runn
     '--ctx-size', '512', // small KV cache: fast start, little memory; replies are a few tokens
     '--parallel', '1', // one slot owning the whole context
     '--threads', '1', // one thread: no spin-waiting barrier to stall when another process holds a core
-    ...(options.args ?? []),
+    ...extra,
   ];
+}
+
+/** Spawns llama-server on 127.0.0.1 and resolves once /health answers 200. */
+export async function startLlamaServer(options: StartOptions = {}): Promise<RunningLlamaServer> {
+  const files = findLlamaServer();
+  if (!files) throw new Error(`llama-server not built; run ${BUILD_COMMAND}`);
+  const port = options.port ?? (await freePort());
+  const url = `http://127.0.0.1:${port}`;
+  const args = llamaServerArgs(files, port, options.args ?? []);
   const child = spawn(files.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   // Keep a tail of the log for error messages; the pipes must be drained or the server blocks.
   let tail = '';

@@ -167,7 +167,7 @@ test('probe traffic is identifiable (User-Agent, X-Qwen-Sentinel-Probe, X-Reques
     assert.equal(new Set(seen.map((s) => s.headers['x-request-id'])).size, 4, 'a fresh request id per request');
     const prompts = seen.flatMap((s) => (s.prompt === undefined ? [] : [s.prompt]));
     assert.equal(prompts.length, 2);
-    for (const p of prompts) assert.match(p, /^\[[0-9a-f]{8}\] Reply with OK\.$/);
+    for (const p of prompts) assert.match(p, /^\[[0-9a-f]{8}\] Count from 1 to 50, separated by spaces\.$/);
     assert.notEqual(prompts[0], prompts[1]);
   } finally {
     server.closeAllConnections();

@@ -20,7 +20,7 @@ after(async () => {
   for (const s of servers) s.closeAllConnections(), s.close();
 });
 
-async function sim(options: { ttftMs?: number; tokensPerSecond?: number; startupDelayMs?: number } = {}) {
+async function sim(options: { ttftMs?: number; tokensPerSecond?: number; startupDelayMs?: number; flavor?: 'vllm' | 'llamacpp' | 'sglang' | 'ollama' } = {}) {
   const s = await startSim({ host: '127.0.0.1', port: 0, ttftMs: 50, tokensPerSecond: 200, ...options });
   sims.push(s);
   return s;
@@ -53,11 +53,15 @@ async function run(probe: AnyProbe, origin: string, opts: RunOptions = {}): Prom
   const config = parseConfig({ modules: { m: { server, probes: ['models', 'chat', 'thinking'], timeout: opts.timeout ?? '2s', max_response_bytes: opts.max_response_bytes ?? 1 << 20, chat, thinking: chat } } });
   const module = config.modules.m!;
   const record = new StagedRecorder();
+  const started = performance.now();
   const result = await probe.run({
     target: { url: `${origin}/v1`, server: serverTypes[server], model: opts.model, maxResponseBytes: module.max_response_bytes },
     options: module.options[probe.name as 'chat'],
     model: opts.model ?? 'Qwen/Qwen3-0.6B',
     signal: AbortSignal.timeout(module.timeout),
+    deadline: () => started + module.timeout,
+    extendDeadline: () => {},
+    round: { failures: {} },
     now: () => performance.now(),
     headers: {},
     record,
@@ -111,8 +115,15 @@ test('chat: 5xx, slow tokens, and the loading simulator', async () => {
   s.setFault('slow');
   const slow = await run(chatProbe, s.url, { max_tokens: 4 });
   assert.ok(slow.success && slow.values.llm_probe_tokens_per_second! < 15, JSON.stringify(slow));
-  const loading = await sim({ startupDelayMs: 2000 });
-  assert.equal(reason(await run(modelsProbe, loading.url, { timeout: '300ms' })), 'timeout');
+  // A loading vLLM does not listen yet: refused, as a crashed one. A loading llama.cpp says so.
+  const loading = await startSim({ host: '127.0.0.1', port: 0, startupDelayMs: 5000 });
+  sims.push(loading);
+  assert.equal(reason(await run(modelsProbe, loading.url, { timeout: '300ms' })), 'connect_refused');
+  const llama = await sim({ flavor: 'llamacpp', startupDelayMs: 5000 });
+  const starting = await run(healthProbe, llama.url, { server: 'llamacpp' });
+  assert.equal(reason(starting), 'starting');
+  assert.match((starting as { message: string }).message, /Loading model/);
+  assert.equal(reason(await run(modelsProbe, llama.url, { server: 'llamacpp' })), 'starting');
 });
 
 test('health: 200 is success, 503 is http_5xx', async () => {
@@ -195,6 +206,7 @@ test('models: each server type matches model ids its own way', async () => {
 test('chat: each server type gets its own thinking switch; probe traffic carries identifying headers', async () => {
   const seen: Array<{ body: Record<string, unknown>; headers: Record<string, unknown> }> = [];
   const url = await rogue((req, res) => {
+    if (req.method === 'GET') return void res.writeHead(404).end(); // no progress signal here
     let text = '';
     req.on('data', (d: Buffer) => (text += d));
     req.on('end', () => {

@@ -89,7 +89,7 @@ test('POST /sim/fault crash answers 200, then the process exits non-zero', async
 });
 
 for (const [flag, pattern] of [
-  ['--fault=explode', /--fault.*explode.*none, hang, hang-generation, error, slow, crash/],
+  ['--fault=explode', /--fault.*explode.*none, hang, hang-generation, error, engine-dead, slow, saturated, paused, asleep, crash/],
   ['--ttft=soon', /--ttft.*not a duration/],
   ['--startup-delay=5 seconds', /--startup-delay/],
   ['--tokens-per-second=0', /--tokens-per-second.*positive/],

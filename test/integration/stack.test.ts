@@ -38,6 +38,27 @@ test('stack without Prometheus: says how to get it, runs the rest, stops everyth
   }
 });
 
+// --sim.flavor: the simulator speaks another server's dialect, and the target gets its server type.
+for (const [flavor, model, health] of [['llamacpp', '/models/Qwen3-0.6B-Q8_0.gguf', '{"status":"ok"}'], ['ollama', 'qwen3:0.6b', '']] as const) {
+  test(`stack --sim.flavor=${flavor}: probed up with the ${flavor} module`, { timeout: 60_000 }, async () => {
+    const env = { ...process.env, PATH: dirname(process.execPath) };
+    const any = '127.0.0.1:0';
+    const stack = await startStack([`--sim.flavor=${flavor}`, `--sim.listen-address=${any}`, `--exporter.listen-address=${any}`, `--remediator.listen-address=${any}`, '--sim.startup-delay=1s', '--probe.interval=2s', '--log.level=warn'], env);
+    try {
+      assert.match(stack.output(), new RegExp(`the simulator speaking ${flavor}`));
+      await eventually(`the ${flavor} simulator to be probed up`, 30_000, async () => {
+        const metrics = await (await fetch(`${stack.urls.exporter}/metrics`)).text();
+        return metrics.includes(`llm_server_up{target="qwen3",model="${model}"} 1`) ? true : undefined;
+      });
+      const sim = stack.urls['model server (simulator)']!.replace(/\/v1$/, '');
+      if (health) assert.equal(await (await fetch(`${sim}/health`)).text(), health);
+      else assert.equal(await (await fetch(`${sim}/`)).text(), 'Ollama is running');
+    } finally {
+      assert.equal(await stack.stop('SIGINT'), 0);
+    }
+  });
+}
+
 /** Runs the stack expecting it to fail at start-up; returns its exit code and output. */
 function failingStack(args: string[], env: NodeJS.ProcessEnv = process.env) {
   const child = spawn(process.execPath, [cli, 'stack', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });

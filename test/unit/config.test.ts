@@ -27,13 +27,13 @@ test('an empty config is valid: an exporter with no targets serves /probe only',
 test('ships one module per server type, named after it, with that type\'s probes', () => {
   const { modules } = parseConfigText('');
   assert.deepEqual(Object.fromEntries(Object.values(modules).map((m) => [m.name, [m.server, m.probes.join(',')]])), {
-    vllm: ['vllm', 'models,health,chat'],
-    sglang: ['sglang', 'models,health,chat'],
-    llamacpp: ['llamacpp', 'health,models,chat'],
-    ollama: ['ollama', 'models,chat'],
+    vllm: ['vllm', 'models,health,progress,chat'],
+    sglang: ['sglang', 'models,health,progress,chat'],
+    llamacpp: ['llamacpp', 'health,models,progress,chat'],
+    ollama: ['ollama', 'models,progress,chat'],
     openai: ['openai', 'models,chat'],
   });
-  assert.deepEqual(modules.vllm!.options.chat, { prompt: 'Reply with OK.', max_tokens: 16, vary_prompt: false });
+  assert.deepEqual(modules.vllm!.options.chat, { prompt: 'Count from 1 to 50, separated by spaces.', max_tokens: 32, vary_prompt: false, load_timeout: 300_000 });
 });
 
 test('a target names a module, or gets its server type\'s; config modules override shipped ones and add new ones', () => {
@@ -54,7 +54,7 @@ targets:
   assert.deepEqual(config.modules.vllm!.probes, ['models', 'chat']);
   assert.equal(config.modules.vllm!.options.chat.expect, '^OK');
   assert.deepEqual([b!.module, b!.server, b!.timeout], ['qwen-think', 'vllm', 3000]);
-  assert.deepEqual(config.modules['qwen-think']!.options.thinking, { prompt: 'Reply with OK.', max_tokens: 128, vary_prompt: true });
+  assert.deepEqual(config.modules['qwen-think']!.options.thinking, { prompt: 'Count from 1 to 50, separated by spaces.', max_tokens: 128, vary_prompt: true, load_timeout: 300_000 });
   assert.deepEqual([c!.module, c!.server], ['ollama', 'ollama']);
 });
 
@@ -94,13 +94,17 @@ const invalid: Array<[string, string]> = [
   ['modules:\n  m: {server: vllm, probes: [health, chat]}\ntargets:\n  - url: http://x:1/v1\n    module: m', 'config: targets[0].model: required: module "m" generates without the models probe'],
   ['modules:\n  m: {server: vllm, probes: [health, models]}\ntargets:\n  - url: http://x:1/v1\n    module: m\n    remediation: {action: command, command: [x]}', 'config: targets[0].module: module "m" lacks chat, which the restart rules read: add it to the module\'s probes, or drop remediation'],
   ['modules:\n  x: {probes: [models]}', 'config: modules.x.server: required: "x" is not a server type (vllm, sglang, llamacpp, ollama, openai)'],
-  ['modules:\n  vllm: {probes: [models, tokens]}', 'config: modules.vllm.probes[1]: Invalid option: expected one of "models"|"health"|"chat"|"thinking"'],
+  ['modules:\n  vllm: {probes: [models, tokens]}', 'config: modules.vllm.probes[1]: Invalid option: expected one of "models"|"health"|"progress"|"chat"|"thinking"'],
   ['modules:\n  vllm: {probes: [models, models]}', 'config: modules.vllm.probes: lists a probe twice'],
   ['modules:\n  vllm: {probes: [models], chat: {max_tokens: 4}}', 'config: modules.vllm.chat: options for a probe the module does not run: add chat to probes'],
   ['modules:\n  vllm: {chat: {max_tokens: 0}}', 'config: modules.vllm.chat.max_tokens: Too small: expected number to be >=1'],
   ['modules:\n  vllm: {chat: {expect: "("}}', 'config: modules.vllm.chat.expect: not a valid regular expression'],
   ['modules:\n  vllm: {chat: {temperature: 1}}', 'config: modules.vllm.chat.temperature: unknown field'],
   ['modules:\n  ollama: {probes: [health]}', 'config: modules.ollama.probes: the health probe needs health.path: ollama servers have no health endpoint'],
+  ['modules:\n  openai: {probes: [models, progress, chat]}', 'config: modules.openai.probes: the progress probe reads a server\'s own progress signal, which openai servers do not have'],
+  ['modules:\n  vllm: {api_key_file: /k, api_key_env: K}', 'config: modules.vllm.api_key_env: set one of api_key_file or api_key_env, not both'],
+  ['targets:\n  - {url: "http://x:1/v1", api_key_file: /k, api_key_env: K}', 'config: targets[0].api_key_env: set one of api_key_file or api_key_env, not both'],
+  ['modules:\n  vllm: {chat: {load_timeout: soon}}', 'config: modules.vllm.chat.load_timeout: not a duration: "soon" (use e.g. 500ms, 15s, 1m30s)'],
   ['exporter:\n  allowed_probe_hosts: ["http://x"]', 'config: exporter.allowed_probe_hosts[0]: expected a host name or address, optionally :port, or *.domain'],
   ['targets:\n  - url: http://x:1/v1\n    remediation: {action: reboot, command: [x]}', "config: targets[0].remediation.action: Invalid discriminator value. Expected 'process' | 'command'"],
   ['targets:\n  - url: http://x:1/v1\n    remediation: {action: process, command: "vllm serve"}', 'config: targets[0].remediation.command: Invalid input: expected array, received string'],

@@ -1,4 +1,4 @@
-import { checkAnswer, generationOptions, generationReasons, itlHistogram, rateGauge, recordTimings, streamChat, tokensGauge, ttftGauge, ttftHistogram } from './stream.ts';
+import { checkAnswer, generationMetrics, generationOptions, generationReasons, recordTimings, streamChat } from './stream.ts';
 import { defineProbe } from './types.ts';
 
 /**
@@ -10,9 +10,9 @@ import { defineProbe } from './types.ts';
 export const chatProbe = defineProbe({
   name: 'chat',
   description: 'A streamed chat completion with thinking off: TTFT, decode rate and token count; headers but no token before the deadline is no_tokens.',
-  options: generationOptions({ prompt: 'Reply with OK.', max_tokens: 16 }),
+  options: generationOptions({ prompt: 'Count from 1 to 50, separated by spaces.', max_tokens: 32 }),
   reasons: generationReasons,
-  metrics: [ttftGauge, rateGauge, tokensGauge, ttftHistogram, itlHistogram],
+  metrics: generationMetrics,
   async run(ctx) {
     const g = await streamChat(ctx, false);
     if ('success' in g) return g;

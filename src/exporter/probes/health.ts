@@ -19,7 +19,7 @@ export const healthProbe = defineProbe({
     const path = ctx.options.path ?? ctx.target.server.healthPath ?? '/health';
     const res = await send(ctx, new URL(path, ctx.target.url).href);
     if ('success' in res) return res;
-    const bad = await statusFailure(res, ctx.signal);
+    const bad = await statusFailure(res, ctx.signal, ctx.target.server);
     if (bad) return bad;
     discard(res.body);
     return { success: true };

@@ -14,7 +14,7 @@ export const modelsProbe = defineProbe({
     const { target, signal } = ctx;
     const res = await send(ctx, `${target.url}/models`);
     if ('success' in res) return res;
-    const bad = await statusFailure(res, signal);
+    const bad = await statusFailure(res, signal, target.server);
     if (bad) return bad;
     const text = await readLimited(res.body, target.maxResponseBytes, signal);
     if (typeof text !== 'string') return text;

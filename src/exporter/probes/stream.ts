@@ -5,7 +5,11 @@ import { z } from 'zod';
 import { classifyError, discard, send, statusFailure } from '../http.ts';
 import { SseDecoder } from '../sse.ts';
 import { histogram, gauge } from '../series.ts';
-import { fail, type ProbeContext, type ProbeFailure } from './types.ts';
+import { positiveDuration } from '../../config/fields.ts';
+import type { Progress } from '../../servers/types.ts';
+import { describeProgress, readProgress, readStallState } from './progress.ts';
+import { fail, transportReasons, type ProbeContext, type ProbeFailure } from './types.ts';
+
 
 /** Options of a generating probe; the defaults differ between chat and thinking. */
 export function generationOptions(defaults: { prompt: string; max_tokens: number }) {
@@ -19,8 +23,9 @@ export function generationOptions(defaults: { prompt: string; max_tokens: number
         .optional()
         .describe('A regular expression the answer (content, not reasoning) must match; a mismatch fails with reason unexpected_answer.'),
       vary_prompt: z.boolean().default(false).describe('Start the prompt with a random tag on every probe, so a prefix cache cannot flatter TTFT.'),
+      load_timeout: positiveDuration.default(300_000).describe('Deadline of a probe whose model is not loaded yet (Ollama loads on first use and aborts the load when the client gives up).'),
     })
-    .default({ prompt: defaults.prompt, max_tokens: defaults.max_tokens, vary_prompt: false });
+    .default({ prompt: defaults.prompt, max_tokens: defaults.max_tokens, vary_prompt: false, load_timeout: 300_000 });
 }
 export type GenerationOptions = z.output<ReturnType<typeof generationOptions>>;
 
@@ -40,6 +45,9 @@ export const itlHistogram = histogram('llm_probe_inter_token_latency_seconds', '
 export const ttftGauge = gauge('llm_probe_ttft_seconds', 'Time from sending the last successful generating probe to its first content or reasoning token.', ['probe']);
 export const rateGauge = gauge('llm_probe_tokens_per_second', 'Decode rate of the last successful generating probe: (completion_tokens - 1) / (last token - first token).', ['probe']);
 export const tokensGauge = gauge('llm_probe_completion_tokens', 'Completion tokens of the last successful generating probe (usage.completion_tokens, reasoning included).', ['probe']);
+export const loadGauge = gauge('llm_probe_model_load_seconds', 'Time from sending the last probe that found its model cold (Ollama) to its first token: the load, kept apart from TTFT.', ['probe']);
+export const serverRateGauge = gauge('llm_probe_server_tokens_per_second', "The server's own decode rate for the last successful probe (llama.cpp timings.predicted_per_second): the engine alone, without network and client.", ['probe']);
+export const serverPromptGauge = gauge('llm_probe_server_prompt_seconds', "The server's own prompt processing time for the last successful probe (llama.cpp timings.prompt_ms).", ['probe']);
 
 interface ChunkDelta {
   content?: string | null;
@@ -50,6 +58,8 @@ interface Chunk {
   choices?: Array<{ delta?: ChunkDelta; finish_reason?: string | null }>;
   usage?: { completion_tokens?: number; completion_tokens_details?: { reasoning_tokens?: number } | null } | null;
   error?: { message?: string };
+  /** llama.cpp: the server's own figures, on the last chunk. */
+  timings?: { predicted_per_second?: number; prompt_ms?: number };
 }
 
 export interface Generation {
@@ -66,30 +76,89 @@ export interface Generation {
   /** The answer, capped at a few KiB: what `expect` is matched against. */
   content: string;
   finishReason: string | undefined;
+  /** The model was not loaded when the probe began (Ollama): the first token includes the load. */
+  cold: boolean;
+  serverTimings: Chunk['timings'];
 }
 
 const keptChars = 4096;
 
 /** One streamed completion; thinking on or off in the server type's own dialect. */
 export async function streamChat(ctx: ProbeContext<GenerationOptions>, thinking: boolean): Promise<Generation | ProbeFailure> {
-  const { target, options, signal, now, model } = ctx;
-  if (model === undefined) return fail('model_missing', 'no model known to ask for');
+  const { target, options, now, model } = ctx;
+  const server = target.server;
+  if (model === undefined) {
+    // The listing failed: the server is down or starting, and the generation cannot even be asked for.
+    const listing = ctx.round.failures.models;
+    return listing ? fail(listing.reason, `not run, no model to ask for: the models probe failed (${listing.message})`) : fail('model_missing', 'no model known to ask for');
+  }
+  // Keep a little time to ask the server for its progress signal (before the request, when the
+  // progress probe did not this round, and after a stall): whether it is busy, paused or asleep.
+  const reserve = server.progress ? Math.max(1, Math.round(Math.min(2000, (ctx.deadline() - now()) / 4))) : 0;
+  const quick = () => ({ ...ctx, signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(reserve)]) });
+  let before = ctx.round.progress;
+  if (server.progress && before === undefined) {
+    const read = await readProgress(quick());
+    if (read !== undefined && !('success' in read)) before = read;
+  }
+  // A cold Ollama model loads on this request, and giving up would abort the load: wait for it.
+  const cold = server.loadsOnDemand === true && before?.modelLoaded === false;
+  if (cold) {
+    ctx.extendDeadline(options.load_timeout);
+    ctx.log(`model ${model} is not loaded: waiting up to ${options.load_timeout / 1000} s for the server to load it`);
+  }
+  const streamDeadline = new AbortController();
+  const timer = setTimeout(() => streamDeadline.abort(), Math.max(0, ctx.deadline() - reserve - now()));
+  const signal = AbortSignal.any([ctx.signal, streamDeadline.signal]);
+  try {
+    const result = await stream(ctx, { model, thinking, signal, cold });
+    if ('success' in result && (result.reason === 'no_tokens' || result.reason === 'timeout') && server.progress) return await classifyStall(quick(), before, result);
+    return result;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A generation that produced no token in time: hung, or only waiting its turn? The server's own
+ * progress signal tells: asleep or paused is neither, tokens generated for others meanwhile is a
+ * saturated server, a flat counter (or a signal that does not answer either) is a hang.
+ */
+async function classifyStall(ctx: Pick<ProbeContext<GenerationOptions>, 'target' | 'log' | 'now' | 'headers' | 'signal' | 'model'>, before: Progress | undefined, failure: ProbeFailure): Promise<ProbeFailure> {
+  const after = await readProgress(ctx);
+  if (after === undefined || 'success' in after) {
+    ctx.log(`progress signal unreadable after the stall${after ? ` (${after.reason}: ${after.message})` : ''}: a hang`);
+    return failure;
+  }
+  ctx.log(`progress after the stall: ${describeProgress(after)}`);
+  const state = after.sleeping ? 'asleep' : await readStallState(ctx);
+  if (state === 'asleep') return fail('asleep', `${failure.message}, but the server is asleep: requests wait for it to wake`);
+  if (state === 'paused') return fail('paused', `${failure.message}, but the server is paused: requests wait for it to resume`);
+  const made = before?.generated !== undefined && after.generated !== undefined ? after.generated - before.generated : undefined;
+  if (made !== undefined && made > 0) return fail('saturated', `${failure.message}, while the server generated ${made} tokens for other requests (${describeProgress(after)}): busy, not hung`);
+  return { ...failure, message: `${failure.message}; the server made no progress (${describeProgress(after)})` };
+}
+
+/** The request and its stream, under the signal given. */
+async function stream(ctx: ProbeContext<GenerationOptions>, o: { model: string; thinking: boolean; signal: AbortSignal; cold: boolean }): Promise<Generation | ProbeFailure> {
+  const { target, options, now } = ctx;
+  const { signal } = o;
   const prompt = options.vary_prompt ? `[${randomBytes(4).toString('hex')}] ${options.prompt}` : options.prompt;
   const started = now();
-  const res = await send(ctx, `${target.url}/chat/completions`, {
+  const res = await send({ ...ctx, signal }, `${target.url}/chat/completions`, {
     method: 'POST',
     body: {
-      model,
+      model: o.model,
       messages: [{ role: 'user', content: prompt }],
       max_tokens: options.max_tokens,
       temperature: 0,
       stream: true,
       stream_options: { include_usage: true },
-      ...target.server.thinking(thinking),
+      ...target.server.thinking(o.thinking),
     },
   });
   if ('success' in res) return res;
-  const bad = await statusFailure(res, signal);
+  const bad = await statusFailure(res, signal, target.server);
   if (bad) return bad;
   if (!String(res.headers['content-type'] ?? '').includes('text/event-stream')) {
     discard(res.body);
@@ -97,7 +166,7 @@ export async function streamChat(ctx: ProbeContext<GenerationOptions>, thinking:
   }
 
   const decoder = new SseDecoder();
-  const parser = new CompletionParser(started);
+  const parser = new CompletionParser(started, o.cold);
   let bytes = 0;
   try {
     for await (const raw of res.body) {
@@ -135,6 +204,8 @@ export async function streamChat(ctx: ProbeContext<GenerationOptions>, thinking:
  */
 export class CompletionParser {
   readonly #started: number;
+  readonly #cold: boolean;
+  #timings: Chunk['timings'];
   #firstToken: number | undefined;
   #firstContent: number | undefined;
   #lastToken = 0;
@@ -145,8 +216,9 @@ export class CompletionParser {
   reasoningChunks = 0;
   done = false;
 
-  constructor(started: number) {
+  constructor(started: number, cold = false) {
     this.#started = started;
+    this.#cold = cold;
   }
 
   get sawToken(): boolean {
@@ -186,6 +258,7 @@ export class CompletionParser {
       if (choice.finish_reason) this.#finishReason = choice.finish_reason;
     }
     if (chunk.usage) this.#usage = chunk.usage;
+    if (chunk.timings) this.#timings = chunk.timings;
     return undefined;
   }
 
@@ -206,6 +279,8 @@ export class CompletionParser {
       contentTokens: Math.max(0, tokens - reasoningTokens),
       content: this.#content,
       finishReason: this.#finishReason,
+      cold: this.#cold,
+      serverTimings: this.#timings,
     };
   }
 }
@@ -219,15 +294,22 @@ export function decodeRate(g: Generation): number | undefined {
 /** Records what every generating probe shares: TTFT and the decode rate, as last values and distributions. */
 export function recordTimings(ctx: ProbeContext<GenerationOptions>, g: Generation): void {
   const ttft = (g.firstToken - g.started) / 1000;
-  ctx.record.set(ttftGauge, ttft);
-  ctx.record.observe(ttftHistogram, ttft);
+  // A cold start's first token includes the model load: published as such, not as TTFT.
+  if (g.cold) ctx.record.set(loadGauge, ttft);
+  else {
+    ctx.record.set(ttftGauge, ttft);
+    ctx.record.observe(ttftHistogram, ttft);
+  }
   ctx.record.set(tokensGauge, g.tokens);
+  if (typeof g.serverTimings?.predicted_per_second === 'number') ctx.record.set(serverRateGauge, g.serverTimings.predicted_per_second);
+  if (typeof g.serverTimings?.prompt_ms === 'number') ctx.record.set(serverPromptGauge, g.serverTimings.prompt_ms / 1000);
   const rate = decodeRate(g);
   if (rate !== undefined) {
     ctx.record.set(rateGauge, rate);
     ctx.record.observe(itlHistogram, 1 / rate);
   }
-  ctx.log(`TTFT ${(ttft * 1000).toFixed(1)} ms${rate === undefined ? '' : `, ${rate.toFixed(1)} tokens/s`}`);
+  const own = g.serverTimings?.predicted_per_second;
+  ctx.log(`${g.cold ? 'cold start (load + first token)' : 'TTFT'} ${(ttft * 1000).toFixed(1)} ms${rate === undefined ? '' : `, ${rate.toFixed(1)} tokens/s`}${own === undefined ? '' : ` (server's own: ${own.toFixed(1)} tokens/s)`}`);
 }
 
 /** The canary: the answer must match the configured pattern. */
@@ -236,4 +318,5 @@ export function checkAnswer(options: GenerationOptions, g: Generation): ProbeFai
   return fail('unexpected_answer', `answer ${JSON.stringify(g.content.slice(0, 120))} does not match /${options.expect}/`);
 }
 
-export const generationReasons = ['connect_refused', 'connect_error', 'timeout', 'http_4xx', 'http_5xx', 'bad_response', 'model_missing', 'no_tokens', 'unexpected_answer'] as const;
+export const generationReasons = [...transportReasons, 'model_missing', 'no_tokens', 'unexpected_answer', 'saturated', 'paused', 'asleep'] as const;
+export const generationMetrics = [ttftGauge, rateGauge, tokensGauge, loadGauge, serverRateGauge, serverPromptGauge, ttftHistogram, itlHistogram];

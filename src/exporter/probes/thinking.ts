@@ -1,5 +1,5 @@
 import { gauge } from '../series.ts';
-import { checkAnswer, generationOptions, generationReasons, itlHistogram, rateGauge, recordTimings, streamChat, tokensGauge, ttftGauge, ttftHistogram } from './stream.ts';
+import { checkAnswer, generationMetrics, generationOptions, generationReasons, recordTimings, streamChat } from './stream.ts';
 import { defineProbe, fail } from './types.ts';
 
 const reasoningGauge = gauge('llm_probe_reasoning_tokens', 'Reasoning tokens of the last successful thinking probe (usage.completion_tokens_details.reasoning_tokens, else the chunks that carried reasoning).', ['probe']);
@@ -14,9 +14,9 @@ const firstContentGauge = gauge('llm_probe_time_to_first_content_seconds', 'Time
 export const thinkingProbe = defineProbe({
   name: 'thinking',
   description: 'A streamed chat completion with thinking on: reasoning tokens apart from answer tokens; no separate reasoning fails with no_reasoning.',
-  options: generationOptions({ prompt: 'Reply with OK.', max_tokens: 64 }),
+  options: generationOptions({ prompt: 'Count from 1 to 50, separated by spaces.', max_tokens: 64 }),
   reasons: [...generationReasons, 'no_reasoning'],
-  metrics: [ttftGauge, rateGauge, tokensGauge, ttftHistogram, itlHistogram, reasoningGauge, contentGauge, firstContentGauge],
+  metrics: [...generationMetrics, reasoningGauge, contentGauge, firstContentGauge],
   async run(ctx) {
     const g = await streamChat(ctx, true);
     if ('success' in g) return g;

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { ServerType } from '../../servers/types.ts';
+import type { Progress, ServerType } from '../../servers/types.ts';
 import type { GaugeDef, HistogramDef, MetricDef, Recorder } from '../series.ts';
 
 /** Why a probe failed; each probe names the ones it can report, pre-initialised in llm_probe_failures_total. */
@@ -14,11 +14,16 @@ export const failureReasons = [
   'no_tokens',
   'unexpected_answer',
   'no_reasoning',
+  'unauthorized',
+  'starting',
+  'saturated',
+  'paused',
+  'asleep',
 ] as const;
 export type FailureReason = (typeof failureReasons)[number];
 
 /** Every HTTP probe can meet these. */
-export const transportReasons = ['connect_refused', 'connect_error', 'timeout', 'http_4xx', 'http_5xx', 'bad_response'] as const satisfies readonly FailureReason[];
+export const transportReasons = ['connect_refused', 'connect_error', 'timeout', 'http_4xx', 'http_5xx', 'bad_response', 'unauthorized', 'starting'] as const satisfies readonly FailureReason[];
 
 /** The server a probe talks to: resolved from a configured target or from a /probe request. */
 export interface ProbeTarget {
@@ -31,6 +36,14 @@ export interface ProbeTarget {
   maxResponseBytes: number;
 }
 
+/** What the probes of one round share. */
+export interface RoundState {
+  /** The server's progress signal, as the progress probe read it this round. */
+  progress?: Progress;
+  /** How the probes that ran before failed, by probe name. */
+  failures: Record<string, ProbeFailure>;
+}
+
 export interface ProbeContext<Options> {
   target: ProbeTarget;
   options: Options;
@@ -38,9 +51,14 @@ export interface ProbeContext<Options> {
   model: string | undefined;
   /** Aborts at the probe's deadline (or when the exporter stops). */
   signal: AbortSignal;
+  /** When the signal will abort, in the clock of now(). */
+  deadline: () => number;
+  /** Moves the deadline to ms from now (capped by a scrape's timeout): an Ollama model load. */
+  extendDeadline: (ms: number) => void;
+  round: RoundState;
   /** Monotonic milliseconds; a seam so timing maths can be tested. */
   now: () => number;
-  /** Sent with every request: the headers that identify probe traffic. */
+  /** Sent with every request: the headers that identify probe traffic, and the API key. */
   headers: Record<string, string>;
   /** Where the probe records its own series; applied only if it succeeds. */
   record: Recorder;

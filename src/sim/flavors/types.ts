@@ -1,0 +1,79 @@
+import type { ChatPlan, ChunkMeta, SimToken } from '../completion.ts';
+import type { Engine } from '../engine.ts';
+import type { SimFault } from '../faults.ts';
+
+/** An HTTP answer: an object body is sent as JSON, a string as text, undefined as an empty body. */
+export interface Reply {
+  status: number;
+  body?: unknown;
+  contentType?: string;
+}
+
+/** What a flavor's endpoints can read of the running simulator. */
+export interface SimState {
+  model: string;
+  created: number;
+  engine: Engine;
+  fault(): SimFault;
+  /** Monotonic milliseconds (the engine's clock). */
+  now(): number;
+  /** Ollama: the model is in memory until this Unix time in ms; undefined when unloaded. */
+  loadedUntil: number | undefined;
+  /** SGLang: started, still warming up (/health 503). */
+  warming: boolean;
+}
+
+/** Builds one completion's stream, one payload per SSE event (the server adds [DONE]). */
+export interface Streamer {
+  /** A slot took the request (llama.cpp sends its role chunk now). */
+  started(): object[];
+  tokens(tokens: SimToken[], first: boolean, last: boolean): object[];
+  /** After the last token: the finish and usage chunks a flavor sends on their own. */
+  ended(): object[];
+}
+
+/**
+ * One real server's behaviour on the wire: its start-up, the shapes of its answers, its auth rules,
+ * its health and progress endpoints. Each follows that server's source (see each file) so the
+ * exporter is tested against what it will meet.
+ */
+export interface Flavor {
+  readonly name: string;
+  readonly description: string;
+  readonly defaultModel: string;
+  /** refuse: no listening socket until loaded (vLLM, SGLang); loading-503: every path answers 503
+   * while loading (llama.cpp); on-first-request: the model loads when first asked for (Ollama). */
+  readonly startup: 'refuse' | 'loading-503' | 'on-first-request';
+  /** When a streamed completion's headers go out. */
+  readonly headers: 'at-once' | 'with-slot' | 'with-first-token';
+  readonly slots: number;
+  readonly streamInterval: number;
+  /** Whether an API key guards this path. */
+  guarded(path: string): boolean;
+  readonly unauthorized: Reply;
+  /** Whether Qwen3's thinking is on for this request, in this server's dialect, or the 400 message. */
+  thinking(body: Record<string, unknown>): boolean | string;
+  modelMatches(requested: string, served: string): boolean;
+  /** An error answer in this server's shape. */
+  error(status: number, message: string): Reply;
+  /** What an unknown path gets. */
+  readonly notFound: Reply;
+  /** A completion's id (Ollama's are small random numbers, not unique). */
+  completionId?(): string;
+  listing(state: SimState): object;
+  /** GET routes beyond the listing: health, progress, info. */
+  routes(state: SimState): Record<string, () => Reply | Promise<Reply>>;
+  streamer(meta: ChunkMeta, plan: ChatPlan, state: SimState): Streamer;
+  completion(meta: ChunkMeta, plan: ChatPlan, state: SimState): object;
+  /** The error fault after the stream began: the payloads, and whether [DONE] follows. */
+  streamError(message: string): { payloads: object[]; done: boolean };
+}
+
+/** Prometheus text exposition of a few samples, as a server's own /metrics. */
+export function exposition(metrics: Array<{ name: string; type: 'gauge' | 'counter'; labels: string; value: number }>): Reply {
+  const text = metrics.map((m) => `# HELP ${m.name} ${m.name}\n# TYPE ${m.name} ${m.type}\n${m.name}${m.type === 'counter' ? '_total' : ''}{${m.labels}} ${m.value}\n`).join('');
+  return { status: 200, body: text, contentType: 'text/plain; version=0.0.4; charset=utf-8' };
+}
+
+/** A promise that never settles: an endpoint served by a loop that is stuck. */
+export const never = <T>() => new Promise<T>(() => {});

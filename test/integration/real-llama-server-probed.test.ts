@@ -1,0 +1,94 @@
+// The exporter's probes against the real llama.cpp llama-server (built by
+// test/real-server/build-llama-server.sh, tiny generated Qwen3 model): up with TTFT and a decode
+// rate that agrees with the server's own timings, reasoning apart from the answer, its loading
+// phase read as "starting", a frozen process (SIGSTOP) as unresponsive.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Registry } from 'prom-client';
+import { parseConfig } from '../../src/config/load.ts';
+import { initSeries, runRound, type RoundReport } from '../../src/exporter/round.ts';
+import { SeriesStore } from '../../src/exporter/series.ts';
+import { freePort, llamaServerCommand, requireLlamaServer, startLlamaServer, type RunningLlamaServer } from '../helpers/llama-server.ts';
+
+const files = requireLlamaServer();
+const skip = !files && 'llama-server not built';
+const cleanups: Array<() => Promise<void> | void> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+const modules = parseConfig({
+  modules: {
+    llamacpp: { timeout: '2s' },
+    'llamacpp-thinking': { server: 'llamacpp', probes: ['health', 'models', 'progress', 'chat', 'thinking'], timeout: '2s', thinking: { expect: '^OK!$' } },
+  },
+}).modules;
+
+async function round(url: string, module = 'llamacpp'): Promise<{ report: RoundReport; values: Record<string, number> }> {
+  const m = modules[module]!;
+  const store = new SeriesStore(new Registry(), { targetLabel: false, cumulative: false });
+  initSeries(store, url, m);
+  const report = await runRound({ target: { name: url, url: `${url}/v1`, timeout: m.timeout }, module: m, store, stop: new AbortController().signal, now: () => performance.now() });
+  const values: Record<string, number> = {};
+  for (const metric of await store.registry.getMetricsAsJSON()) for (const v of metric.values) values[`${metric.name}${v.labels.probe ? `{${v.labels.probe}}` : ''}`] = v.value;
+  return { report, values };
+}
+const reasons = (r: RoundReport) => Object.fromEntries(r.probes.map((p) => [p.probe, p.success ? 'ok' : p.reason]));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+let server: RunningLlamaServer;
+test('up, with TTFT and a decode rate that agrees with the server\'s own timings; reasoning apart from the answer', { skip, timeout: 60_000 }, async () => {
+  server = await startLlamaServer();
+  cleanups.push(() => server.stop());
+  const first = await round(server.url, 'llamacpp-thinking');
+  assert.equal(first.report.up, true, first.report.log.join('\n'));
+  assert.match(first.report.model ?? '', /tiny-qwen3\.gguf$/, 'the model the server lists, by path');
+  assert.ok(first.values['llm_probe_ttft_seconds{chat}']! > 0);
+  assert.ok(first.values['llm_server_generation_tokens{progress}']! >= 0, 'llama.cpp /metrics read');
+  // Thinking on: "Okay, the user wants a reply." as reasoning, then the answer "OK!".
+  assert.ok(first.values['llm_probe_reasoning_tokens{thinking}']! >= 5, JSON.stringify(first.values));
+  assert.ok(first.values['llm_probe_content_tokens{thinking}']! >= 2);
+  assert.ok(first.values['llm_probe_time_to_first_content_seconds{thinking}']! > first.values['llm_probe_ttft_seconds{thinking}']!);
+  // The client-observed decode rate includes HTTP and this process; the server's own excludes
+  // them. Over the 14 tokens of a thinking reply they agree within a factor of 2 (median of 5).
+  const client: number[] = [];
+  const own: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const r = await round(server.url, 'llamacpp-thinking');
+    client.push(r.values['llm_probe_tokens_per_second{thinking}']!);
+    own.push(r.values['llm_probe_server_tokens_per_second{thinking}']!);
+  }
+  const ratio = median(client) / median(own);
+  assert.ok(ratio > 0.5 && ratio < 2, `client ${median(client).toFixed(0)} vs server ${median(own).toFixed(0)} tokens/s`);
+});
+
+test('a frozen server (SIGSTOP) reads as unresponsive: every probe times out; SIGCONT and it is up again', { skip, timeout: 60_000 }, async () => {
+  process.kill(server.pid, 'SIGSTOP');
+  try {
+    const frozen = await round(server.url);
+    assert.deepEqual(reasons(frozen.report), { health: 'timeout', models: 'timeout', progress: 'timeout', chat: 'timeout' });
+  } finally {
+    process.kill(server.pid, 'SIGCONT');
+  }
+  assert.equal((await round(server.url)).report.up, true);
+});
+
+test('while it loads its model, every probe reads "starting", not down', { skip, timeout: 60_000 }, async () => {
+  const port = await freePort();
+  const [bin, ...args] = llamaServerCommand(files!, port);
+  const child = spawn(bin!, args, { stdio: 'ignore' });
+  cleanups.push(() => void (child.exitCode === null && child.kill('SIGKILL')));
+  const url = `http://127.0.0.1:${port}`;
+  // It listens within milliseconds and loads for about a second: probe as soon as it answers.
+  for (let i = 0; i < 500; i++) {
+    const answered = await fetch(`${url}/health`).then(() => true, () => false);
+    if (answered) break;
+    await sleep(5);
+  }
+  const loading = await round(url);
+  assert.equal(reasons(loading.report).health, 'starting', loading.report.log.join('\n'));
+  assert.match(loading.report.probes[0]!.message!, /Loading model/);
+  child.kill('SIGTERM');
+});
