@@ -36,6 +36,9 @@ COPY examples ./examples
 RUN chmod 0755 bin/qwen-sentinel.js \
  && ln -s /app/bin/qwen-sentinel.js /usr/local/bin/qwen-sentinel
 
+# The remediator's state directory, owned by the user it runs as (a new named volume mounted
+# here takes this ownership).
+RUN mkdir -p /var/lib/qwen-sentinel/remediator && chown -R node:node /var/lib/qwen-sentinel
 # The official image's unprivileged user (uid 1000); the remediator's children run as it too.
 USER node
 # exporter, remediator, and the simulator's default port.

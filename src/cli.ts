@@ -50,7 +50,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return (await command.run(rest)) ?? 0;
+    // A failed cleanup at shutdown leaves process.exitCode at 1.
+    return (await command.run(rest)) ?? Number(process.exitCode ?? 0);
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`qwen-sentinel ${first}: ${err.message}\nRun "qwen-sentinel ${first} --help" for the flags.\n`);

@@ -1,21 +1,40 @@
 import type { ConfigReloader } from './config/reloader.ts';
 import type { Logger } from './log.ts';
 
+export interface ShutdownOptions {
+  signals?: NodeJS.Signals[];
+  /** A second signal while cleaning up: end what must not outlive us, now, and exit 1. */
+  onSecondSignal?: () => void;
+}
+
 /**
- * Waits for one of the signals (SIGINT and SIGTERM by default), then runs the cleanup once; a
- * second signal is only logged. The handlers stay installed: execa's signal-exit re-raises a
- * signal that has no other listener left, which would kill this process half-way through cleanup.
+ * Waits for one of the signals (SIGINT and SIGTERM by default), then runs the cleanup once. A
+ * second signal is only logged, or, with onSecondSignal, cuts the cleanup short. A cleanup that
+ * fails is logged and sets the exit code to 1. The handlers stay installed: execa's signal-exit
+ * re-raises a signal that has no other listener left, which would kill this process half-way
+ * through cleanup.
  */
-export function onShutdownSignal(logger: Logger, cleanup: () => Promise<void>, signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): Promise<void> {
+export function onShutdownSignal(logger: Logger, cleanup: () => Promise<void>, options: ShutdownOptions | NodeJS.Signals[] = {}): Promise<void> {
+  const o = Array.isArray(options) ? { signals: options } : options;
   return new Promise((resolve) => {
     let stopping = false;
     const handler = (signal: NodeJS.Signals) => {
-      if (stopping) return void logger.warn({ signal }, 'already shutting down');
+      if (stopping) {
+        if (!o.onSecondSignal) return void logger.warn({ signal }, 'already shutting down');
+        logger.warn({ signal }, 'second signal: ending everything now');
+        o.onSecondSignal();
+        process.exit(1);
+      }
       stopping = true;
       logger.info({ signal }, 'shutting down');
-      void cleanup().finally(resolve);
+      void cleanup()
+        .catch((err: unknown) => {
+          logger.error({ err: (err as Error).message }, 'shutdown failed');
+          process.exitCode = 1;
+        })
+        .finally(resolve);
     };
-    for (const signal of signals) process.on(signal, handler);
+    for (const signal of o.signals ?? ['SIGINT', 'SIGTERM']) process.on(signal, handler);
   });
 }
 

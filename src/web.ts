@@ -1,6 +1,7 @@
-import type { Server } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import type { ConfigReloader } from './config/reloader.ts';
 import type { ListenAddress } from './flags.ts';
@@ -15,12 +16,15 @@ export interface OpsRoutes {
   reloader?: ConfigReloader | undefined;
   /** As Prometheus' --web.enable-lifecycle: without it /-/reload answers 403 (SIGHUP still works). */
   enableLifecycle?: boolean | undefined;
+  /** Runs before every route: basic auth from --web.config.file. */
+  guard?: RequestHandler | undefined;
 }
 
 /** An Express app with the routes every Prometheus component has: /metrics, /-/healthy, /-/ready, a landing page. */
 export function createOpsApp(ops: OpsRoutes): Express {
   const app = express();
   app.disable('x-powered-by');
+  if (ops.guard) app.use(ops.guard);
   app.get('/metrics', async (_req, res) => {
     res.type(ops.registry.contentType).send(await ops.registry.metrics());
   });
@@ -65,16 +69,25 @@ export function listenError(address: ListenAddress, err: NodeJS.ErrnoException):
   return new ListenError(`cannot listen on ${address.host}:${address.port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`);
 }
 
-export function listen(app: Express, address: ListenAddress): Promise<Listening> {
+// Limits that keep a slow or hostile client from holding sockets: headers within 10 s, the whole
+// request within 30 s, an idle keep-alive connection closed after 5 s, at most 512 connections.
+const limits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, maxConnections: 512 };
+
+export function listen(app: Express, address: ListenAddress, tls?: import('node:https').ServerOptions): Promise<Listening> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(address.port, address.host);
+    const server = tls ? createHttpsServer(tls, app) : createHttpServer(app);
+    server.headersTimeout = limits.headersTimeoutMs;
+    server.requestTimeout = limits.requestTimeoutMs;
+    server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+    server.maxConnections = limits.maxConnections;
+    server.listen(address.port, address.host);
     server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(address, err)));
     server.once('listening', () => {
       const { port } = server.address() as AddressInfo;
       const host = address.host.includes(':') ? `[${address.host}]` : address.host;
       resolve({
         server,
-        url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+        url: `${tls ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
         close: () =>
           new Promise<void>((done) => {
             server.close(() => done());

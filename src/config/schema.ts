@@ -1,31 +1,8 @@
 import { z } from 'zod';
-import { duration, positiveDuration } from './fields.ts';
+import { remediationSchema } from '../remediator/actions/index.ts';
+import { positiveDuration } from './fields.ts';
 import { probeNames, probes, probesReadByRestartRules, type ProbeName } from '../exporter/probes/index.ts';
 import { defaultServer, isServerName, serverNames, servers, type ServerName } from '../servers/index.ts';
-
-/** An argv array: the program and its arguments, run without a shell. */
-const argv = z.array(z.string().min(1)).min(1, 'needs at least the program to run');
-
-const processAction = z.strictObject({
-  action: z.literal('process'),
-  command: argv,
-  cwd: z.string().optional(),
-  env: z.record(z.string(), z.string()).default({}),
-  grace_period: positiveDuration.default(10_000),
-  restart_on_exit: z.boolean().default(false),
-  cooldown: duration.default(120_000),
-});
-
-const commandAction = z.strictObject({
-  action: z.literal('command'),
-  command: argv,
-  cwd: z.string().optional(),
-  env: z.record(z.string(), z.string()).default({}),
-  timeout: positiveDuration.default(120_000),
-  cooldown: duration.default(300_000),
-});
-
-export const remediationSchema = z.discriminatedUnion('action', [processAction, commandAction]);
 
 const name = z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'use letters, digits and _ . : - only');
 
@@ -88,8 +65,17 @@ const remediatorSchema = z
       .optional(),
     match: z.record(z.string(), z.string()).default({ remediate: 'restart' }),
     max_body_bytes: z.int().min(1024).default(1 << 20),
+    stale_after: positiveDuration.default(3_600_000).describe('An alert that started longer ago than this (a replay) is stale: nothing is done.'),
+    alertmanager: z
+      .strictObject({
+        url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://127.0.0.1:9093' }),
+        interval: positiveDuration.default(15_000),
+        receiver: z.string().min(1).default('qwen-sentinel-remediator'),
+      })
+      .optional()
+      .describe('Reconcile with Alertmanager\'s active alerts (GET /api/v2/alerts) on this interval, through the same stages: a firing alert is acted on even when no notification comes.'),
   })
-  .default({ match: { remediate: 'restart' }, max_body_bytes: 1 << 20 });
+  .default({ match: { remediate: 'restart' }, max_body_bytes: 1 << 20, stale_after: 3_600_000 });
 
 /** host, host:port or *.domain: what /probe may reach. */
 const hostPattern = z.string().regex(/^(\*\.)?[A-Za-z0-9_.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/, 'expected a host name or address, optionally :port, or *.domain');
@@ -186,6 +172,6 @@ export const configSchema = z
 
 export type Config = z.output<typeof configSchema>;
 export type Target = Config['targets'][number];
-export type Remediation = z.output<typeof remediationSchema>;
+export type { Remediation } from '../remediator/actions/index.ts';
 export type RemediatorConfig = Config['remediator'];
 export type ExporterSection = Config['exporter'];

@@ -5,6 +5,7 @@ import { keyFingerprint, readApiKeys } from '../config/secrets.ts';
 import { componentRegistry } from '../build-info.ts';
 import type { ListenAddress } from '../flags.ts';
 import type { Logger } from '../log.ts';
+import { basicAuth, type WebConfig } from '../web-config.ts';
 import { createOpsApp, listen, type Listening } from '../web.ts';
 import { RoundHistory } from './history.ts';
 import { probeHandler } from './probe-handler.ts';
@@ -23,6 +24,8 @@ export interface ExporterOptions {
   enableLifecycle?: boolean;
   /** Seconds /probe keeps back from Prometheus' scrape timeout (--probe.timeout-offset). */
   timeoutOffsetSeconds?: number;
+  /** TLS and basic auth (--web.config.file). */
+  webConfig?: WebConfig | undefined;
 }
 
 export interface RunningExporter extends Listening {
@@ -35,7 +38,7 @@ export interface RunningExporter extends Listening {
 const probingOf = (config: Config, t: Target) => ({ ...t, remediation: undefined, module: config.modules[t.module] });
 
 /** Starts probing and serving /metrics, /probe and the status page; used by the CLI and by `stack`. */
-export async function startExporter({ config: initial, listen: address, logger, configFile, enableLifecycle, timeoutOffsetSeconds = 0.5 }: ExporterOptions): Promise<RunningExporter> {
+export async function startExporter({ config: initial, listen: address, logger, configFile, enableLifecycle, timeoutOffsetSeconds = 0.5, webConfig }: ExporterOptions): Promise<RunningExporter> {
   const registry = componentRegistry();
   const store = new SeriesStore(registry, { targetLabel: true, cumulative: true, metrics: allMetrics });
   const history = new RoundHistory();
@@ -74,6 +77,7 @@ export async function startExporter({ config: initial, listen: address, logger, 
     home: () => exporterStatusPage(scheduler.status(), config.modules, history.recent()),
     reloader,
     enableLifecycle,
+    guard: webConfig?.users ? basicAuth(webConfig.users) : undefined,
   });
   app.get('/probe', probeHandler({ config: () => config, apiKeys: () => apiKeys, history, timeoutOffsetSeconds }));
   app.get('/logs', (req, res) => {
@@ -81,7 +85,7 @@ export async function startExporter({ config: initial, listen: address, logger, 
     if (!round) return void res.status(404).type('text/plain').send(`no round with id ${String(req.query.id)} (only the last ones are kept)\n`);
     res.type('text/plain').send(`Round #${round.id} of ${round.target} (module ${round.module}) at ${new Date(round.startedAt).toISOString()}: ${round.up ? 'up' : 'DOWN'}\n\n${round.log.join('\n')}\n`);
   });
-  const listening = await listen(app, address);
+  const listening = await listen(app, address, webConfig?.tls);
   scheduler.start();
   logger.info({ url: listening.url, targets: config.targets.map((t) => t.name) }, 'exporter listening');
   return {

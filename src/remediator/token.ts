@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { readSecretFile } from '../config/secrets.ts';
 
 /** Reads the webhook token named by the config; refuses to start without one. */
 export async function loadToken(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<string> {
@@ -8,11 +8,8 @@ export async function loadToken(config: Config, env: NodeJS.ProcessEnv = process
   if (!auth) throw new ConfigError('remediator.auth: required: set bearer_token_file or bearer_token_env');
   let token: string | undefined;
   if (auth.bearer_token_file !== undefined) {
-    try {
-      token = (await readFile(auth.bearer_token_file, 'utf8')).trim();
-    } catch (err) {
-      throw new ConfigError(`remediator.auth.bearer_token_file: cannot read ${auth.bearer_token_file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
+    // A regular file under a size limit: a FIFO would hang start-up, /dev/zero fill memory.
+    token = await readSecretFile(auth.bearer_token_file, 'remediator.auth.bearer_token_file');
   } else {
     token = env[auth.bearer_token_env!]?.trim();
     if (token === undefined) throw new ConfigError(`remediator.auth.bearer_token_env: environment variable ${auth.bearer_token_env} is not set`);

@@ -30,6 +30,9 @@ export interface LoopOptions {
   stdio?: 'inherit' | 'ignore';
 }
 
+/** The stack's config reconciles with its own Alertmanager, on the stack's interval. */
+export const alertmanagerSection = (am: ListenAddress, interval: string) => ({ url: `http://${hostPort(am)}`, interval });
+
 export interface RunningLoop {
   exporter: RunningExporter;
   remediator: RunningRemediator;
@@ -43,7 +46,7 @@ export interface RunningLoop {
  * registered in teardown, so a failure half-way or a signal stops what was started.
  */
 export async function startLoop(o: LoopOptions): Promise<RunningLoop> {
-  const remediator = await startRemediator({ config: o.config, token: await loadToken(o.config), listen: o.remediator, logger: createLogger('remediator', o.level), ...(o.stdio ? { stdio: o.stdio } : {}) });
+  const remediator = await startRemediator({ config: o.config, token: await loadToken(o.config), listen: o.remediator, logger: createLogger('remediator', o.level), storagePath: join(o.dir, 'remediator-data'), ...(o.stdio ? { stdio: o.stdio } : {}) });
   o.teardown.add(() => remediator.close());
   const exporter = await startExporter({ config: o.config, listen: o.exporter, logger: createLogger('exporter', o.level) });
   o.teardown.add(() => exporter.close());

@@ -10,7 +10,7 @@ import { flavorNames, flavors, isFlavorName } from '../sim/flavors/index.ts';
 import { onShutdownSignal, Teardown } from '../lifecycle.ts';
 import { createLogger, parseLogLevel, type Logger, type LogLevel } from '../log.ts';
 import { bindablePort, which } from './system.ts';
-import { hostPort, startLoop } from './loop.ts';
+import { alertmanagerSection, hostPort, startLoop } from './loop.ts';
 
 export const stackFlags = {
   'sim.listen-address': { type: 'string', default: '127.0.0.1:8000', placeholder: 'HOST:PORT', help: "The simulated model server (the seed article's port)." },
@@ -105,7 +105,7 @@ async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown
         },
       },
     ],
-    remediator: { auth: { bearer_token_file: tokenFile } },
+    remediator: { auth: { bearer_token_file: tokenFile }, ...(am ? { alertmanager: alertmanagerSection(am, flags['probe.interval']!) } : {}) },
   };
   await writeFile(join(dir, 'sentinel.yml'), stringify(configData));
   const config = parseConfig(configData, 'stack config');

@@ -94,6 +94,17 @@ test('a crashed server (SIGKILL) is restarted once and reported up again', { ski
   await staysAt(1);
 });
 
+test('a second crash soon after a healed one is healed again (no waiting for Alertmanager\'s repeat_interval)', { skip, timeout: 180_000 }, async () => {
+  const before = await targetState();
+  const started = Date.now();
+  process.kill(before.pid!, 'SIGKILL');
+  const state = await healedAfter(before.restarts + 1, 150_000);
+  console.log(`# second crash (SIGKILL) soon after a healed one: fault -> healthy in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  assert.notEqual(state.pid, before.pid);
+  assert.equal(state.last_action?.outcome, 'success');
+  await staysAt(before.restarts + 1);
+});
+
 test('a hung server (listing answers 200, no tokens) is restarted once and reported up again', { skip, timeout: 180_000 }, async () => {
   const before = await targetState();
   const set = await fetch(`${simUrl()}/sim/fault`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"fault":"hang-generation"}' });

@@ -28,6 +28,10 @@ const CONTRACT_METRICS = new Set([
   'llm_remediation_managed_process_up',
   'llm_remediation_managed_process_exits_total',
   'llm_remediation_last_action_timestamp_seconds',
+  'llm_remediation_circuit_open',
+  'llm_remediation_recent_restarts',
+  'llm_remediation_time_to_healthy_seconds_bucket',
+  'llm_remediation_reconcile_total',
 ]);
 /** Series Prometheus itself makes. */
 const PROMETHEUS_BUILTINS = new Set(['up', 'ALERTS', 'ALERTS_FOR_STATE']);
@@ -48,6 +52,7 @@ const EXPECTED_ALERTS: Record<string, { for: string | undefined; severity: strin
   QwenSentinelExporterDown: { for: '1m', severity: 'warning', remediate: undefined },
   QwenSentinelRemediatorDown: { for: '1m', severity: 'warning', remediate: undefined },
   LLMRemediationFailed: { for: undefined, severity: 'warning', remediate: undefined },
+  LLMRemediationCircuitOpen: { for: undefined, severity: 'critical', remediate: undefined },
 };
 
 const REMEDIATOR_RECEIVER = 'qwen-sentinel-remediator';
@@ -301,7 +306,7 @@ describe('alertmanager configuration', () => {
       assert.equal(config.route.repeat_interval, '4h');
       const route = config.route.routes.find((r: Json) => r.receiver === REMEDIATOR_RECEIVER);
       assert.deepEqual(route.matchers, ['remediate="restart"']);
-      assert.equal(route.repeat_interval, '10m');
+      assert.equal(route.repeat_interval, '1m');
       const receiver = config.receivers.find((r: Json) => r.name === REMEDIATOR_RECEIVER);
       const webhook = receiver.webhook_configs[0];
       assert.match(webhook.url, /^http:\/\/[^/]+:19151\/webhook$/);
@@ -545,7 +550,8 @@ describe('systemd units', () => {
     const file = `deploy/systemd/qwen-sentinel-${component}.service`;
     test(`${file} runs the ${component} on loopback with restart on failure`, () => {
       const unit = readText(file);
-      assert.match(unit, new RegExp(`^ExecStart=/usr/bin/env qwen-sentinel ${component} --config\\.file=/etc/qwen-sentinel/sentinel\\.yml --web\\.listen-address=127\\.0\\.0\\.1:${port}$`, 'm'));
+      const storage = component === 'remediator' ? ' --storage\\.path=/var/lib/qwen-sentinel/remediator' : '';
+      assert.match(unit, new RegExp(`^ExecStart=/usr/bin/env qwen-sentinel ${component} --config\\.file=/etc/qwen-sentinel/sentinel\\.yml --web\\.listen-address=127\\.0\\.0\\.1:${port}${storage}$`, 'm'));
       assert.match(unit, /^Restart=on-failure$/m);
       // Node's JIT needs writable+executable memory.
       assert.doesNotMatch(unit, /^MemoryDenyWriteExecute=(yes|true)/m);

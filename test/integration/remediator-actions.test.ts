@@ -10,8 +10,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseConfig } from '../../src/config/load.ts';
 import { silentLogger } from '../../src/log.ts';
 import { CommandAction } from '../../src/remediator/actions/command.ts';
-import { ProcessAction } from '../../src/remediator/actions/process.ts';
+import { processAction as processKind } from '../../src/remediator/actions/process.ts';
 import type { Remediation } from '../../src/config/schema.ts';
+import { realClock } from '../../src/remediator/clock.ts';
+import { freshRecord, type TargetRecord } from '../../src/remediator/state.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'qs-actions-'));
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -49,17 +51,23 @@ ${ignoreTerm ? "process.on('SIGTERM', () => {});" : ''}
 fs.writeFileSync(${JSON.stringify(join(dir, name))}, JSON.stringify({ pid: process.pid, grandchild: g.pid }));
 setInterval(() => {}, 1000);`;
 
-function processAction(script: string, extra: Record<string, unknown> = {}) {
+type ProcessConfig = Extract<Remediation, { action: 'process' }>;
+
+/** A process action over a state record, as the remediator builds it (the record may be reused). */
+function processAction(script: string, extra: Record<string, unknown> = {}, record: TargetRecord = freshRecord()) {
   const events = { exits: 0, running: [] as Array<number | undefined> };
-  const action = new ProcessAction({
+  const config = remediation({ action: 'process', command: [process.execPath, '-e', script], grace_period: '500ms', ...extra }) as ProcessConfig;
+  const action = processKind.create(config, {
     target: 't',
     logger: silentLogger,
     stdio: 'ignore',
-    config: remediation({ action: 'process', command: [process.execPath, '-e', script], grace_period: '500ms', ...extra }) as Extract<Remediation, { action: 'process' }>,
+    record,
+    persist: async () => {},
+    clock: realClock,
     hooks: { running: (pid) => events.running.push(pid), unexpectedExit: () => (events.exits += 1) },
   });
   cleanups.push(() => action.stop());
-  return { action, events };
+  return { action, events, record };
 }
 const pidsIn = async (name: string) => {
   await waitFor(() => existsSync(join(dir, name)));
@@ -107,14 +115,6 @@ test('process: an unexpected exit is counted and, by default, not restarted', as
   const outcome = await action.restart({ alertname: 'LLMServerDown', fingerprint: 'f' });
   assert.equal(outcome.ok, true);
   assert.ok(action.pid());
-});
-
-test('process: restart_on_exit restarts at once, supervisor-style', async () => {
-  const { action, events } = processAction('setTimeout(() => process.exit(3), 100)', { restart_on_exit: true });
-  await action.start();
-  await waitFor(() => events.exits >= 2, 8000);
-  await action.stop();
-  assert.equal(action.pid(), undefined);
 });
 
 function commandAction(command: string[], extra: Record<string, unknown> = {}) {
@@ -173,23 +173,85 @@ test('command: a program that does not exist is a failure, not a hang', async ()
   assert.match(outcome.message, /ENOENT/);
 });
 
-test('process: leftovers of a crashed server are killed at once, also with restart_on_exit', async () => {
+test('process: leftovers of a crashed server are killed at once', async () => {
   const left = join(dir, 'left.pids');
   const crashes = `const c = require('child_process').spawn('sleep', ['300'], { stdio: 'ignore' }); require('fs').appendFileSync(${JSON.stringify(left)}, c.pid + '\\n'); setTimeout(() => process.exit(3), 200);`;
-  const { action, events } = processAction(crashes, { restart_on_exit: true });
+  const { action, events, record } = processAction(crashes);
   await action.start();
-  await waitFor(() => events.exits >= 2, 8000);
-  await action.stop();
+  await waitFor(() => events.exits >= 1, 8000);
   const pids = (await readFile(left, 'utf8')).trim().split('\n').map(Number);
-  assert.ok(pids.length >= 2);
   await waitFor(() => pids.every((p) => !alive(p)));
+  assert.equal(record.owned, undefined, 'the record no longer names a server');
+  await action.stop();
+});
+
+test('process: a new remediator adopts the server the old one started (same pid, start time, argv): never two', async () => {
+  const first = processAction(serverScript('adopt.json'));
+  await first.action.start();
+  const { pid } = await pidsIn('adopt.json');
+  assert.equal(first.record.owned?.pid, pid);
+  assert.ok(first.record.owned!.startTicks !== '');
+  // The old remediator is gone (SIGKILL: it ran no cleanup); a new one reads the same record.
+  const second = processAction(serverScript('adopt.json'), {}, structuredClone(first.record));
+  await second.action.start();
+  assert.equal(second.action.pid(), pid, 'adopted, not started again');
+  // The adopted server is watched: an exit is noticed (it is not our child: no exit event).
+  process.kill(-pid, 'SIGKILL');
+  await waitFor(() => second.events.exits === 1, 5000);
+  assert.equal(second.record.owned, undefined);
+});
+
+test('process: a recorded server that is gone, but left its group behind, is ended before a new one starts', async () => {
+  const first = processAction(serverScript('orphan.json'));
+  await first.action.start();
+  const { pid, grandchild } = await pidsIn('orphan.json');
+  const record = structuredClone(first.record);
+  // Only the leader dies (as an OOM kill would); its engine subprocess holds on in the group.
+  process.kill(pid, 'SIGKILL');
+  await waitFor(() => !alive(pid));
+  assert.ok(alive(grandchild));
+  const second = processAction(serverScript('orphan2.json'), {}, record);
+  await second.action.start();
+  await waitFor(() => !alive(grandchild));
+  assert.notEqual(second.action.pid(), pid);
+  assert.ok(alive(second.action.pid()!));
+});
+
+test('process: a spawn the old remediator never recorded (killed in between) is found by its argv and ended', async () => {
+  const script = serverScript('unrecorded.json');
+  const record = freshRecord();
+  const argv = [process.execPath, '-e', script];
+  // What a remediator killed between spawn and record leaves: a group leader running our argv.
+  const stray = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: 'ignore' });
+  const { pid } = await pidsIn('unrecorded.json');
+  assert.equal(stray.pid, pid);
+  record.spawning = { since: 0, argv };
+  const next = processAction(script, {}, record);
+  await next.action.start();
+  await waitFor(() => !alive(pid));
+  assert.ok(next.action.pid() !== undefined && next.action.pid() !== pid);
+});
+
+test('process: the server gets an explicit environment: never the webhook token or the remediator\'s own variables', async () => {
+  const out = join(dir, 'env.json');
+  process.env.QWEN_SENTINEL_WEBHOOK_TOKEN = 'secret-token-that-must-not-leak';
+  try {
+    const { action } = processAction(`require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(process.env)); setInterval(() => {}, 1000);`, { env: { CUDA_VISIBLE_DEVICES: '0' } });
+    await action.start();
+    await waitFor(() => existsSync(out));
+    const env = JSON.parse(await readFile(out, 'utf8')) as Record<string, string>;
+    assert.equal(env.QWEN_SENTINEL_WEBHOOK_TOKEN, undefined);
+    assert.equal(env.CUDA_VISIBLE_DEVICES, '0');
+    assert.equal(env.PATH, process.env.PATH);
+  } finally {
+    delete process.env.QWEN_SENTINEL_WEBHOOK_TOKEN;
+  }
 });
 
 test('process: a server that cannot start is a failed restart, not an unexpected exit', async () => {
   const events = { exits: 0 };
-  const broken = new ProcessAction({
-    target: 't', logger: silentLogger, stdio: 'ignore',
-    config: remediation({ action: 'process', command: [join(dir, 'no-such-server')], restart_on_exit: true }) as Extract<Remediation, { action: 'process' }>,
+  const broken = processKind.create(remediation({ action: 'process', command: [join(dir, 'no-such-server')], restart_on_exit: true }) as ProcessConfig, {
+    target: 't', logger: silentLogger, stdio: 'ignore', record: freshRecord(), persist: async () => {}, clock: realClock,
     hooks: { running: () => {}, unexpectedExit: () => (events.exits += 1) },
   });
   assert.equal((await broken.restart({ alertname: 'x', fingerprint: 'f' })).ok, false);

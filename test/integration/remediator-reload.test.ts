@@ -46,7 +46,7 @@ test('/-/reload applies auth and command-target changes, refuses to touch an own
     await writeFile(file, config({ serverCommand: [process.execPath, '-e', 'setInterval(() => {}, 2000)'] }));
     const [status, body] = await reload();
     assert.equal(status, 500);
-    assert.match(body, /targets: owned: a target with a process action cannot be added, changed or removed by a reload/);
+    assert.match(body, /targets: owned: a target whose server the remediator owns \(action process\) cannot be added, changed or removed by a reload/);
     assert.equal(await send('second-token-0123456789'), 401);
     assert.equal(ownedPid(), pid);
     assert.match(await (await fetch(`${running.url}/metrics`)).text(), /^qwen_sentinel_config_last_reload_successful 0$/m);

@@ -51,24 +51,30 @@ test('owns a real model server: starts it, restarts it on a webhook, stops it on
     firstPid = (await targets())[0]!.pid;
     assert.ok(firstPid > 0);
     await eventually('the simulator to answer', 15_000, async () => ((await fetch(`http://127.0.0.1:${port}/health`)).ok ? true : undefined));
+    await eventually('its start-up window to close', 15_000, async () => ((await targets())[0]!.state === 'idle' ? true : undefined));
+    // A server that answers is `recovered` at the confirm stage: crash it, as in real life.
+    process.kill(-firstPid, 'SIGKILL');
+    await eventually('the exit to be seen', 5000, async () => ((await targets())[0]!.pid === null ? true : undefined));
 
     const send = (body: object, auth = token) => fetch(`${remediator.url}/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${auth}` }, body: JSON.stringify(body) });
     assert.equal((await send(payload({}), 'not-the-token-at-all')).status, 401);
     assert.equal((await targets())[0]!.restarts, 0);
-    const res = await send(payload({}));
+    const alert = payload({});
+    const res = await send(alert);
     assert.equal(res.status, 200);
-    assert.equal((await send(payload({}))).status, 200, 'a re-send is accepted (and ignored)');
+    assert.equal((await send(alert)).status, 200, 'a re-send is accepted (and ignored)');
     const after = await eventually('the restart', 20_000, async () => {
       const [t] = await targets();
       return t!.restarts === 1 && t!.state !== 'restarting' ? t : undefined;
     });
     assert.notEqual(after!.pid, firstPid);
     assert.equal(after!.last_action?.outcome, 'success');
-    assert.equal(isAlive(firstPid), false);
     await eventually('the new simulator to answer', 15_000, async () => ((await fetch(`http://127.0.0.1:${port}/health`)).ok ? true : undefined));
     const metrics = await (await fetch(`${remediator.url}/metrics`)).text();
     assert.match(metrics, /^llm_remediation_actions_total\{target="qwen3",action="process",outcome="success"\} 1$/m);
-    assert.match(metrics, /^llm_remediation_alerts_total\{decision="duplicate"\} 1$/m);
+    assert.match(metrics, /^llm_remediation_alerts_total\{decision="duplicate",source="webhook"\} 1$/m);
+    assert.match(metrics, /^llm_remediation_time_to_healthy_seconds_count\{target="qwen3"\} 1$/m);
+    assert.match(metrics, /^llm_remediation_managed_process_exits_total\{target="qwen3"\} 1$/m);
     assert.match(metrics, /^llm_remediation_managed_process_up\{target="qwen3"\} 1$/m);
     assert.match(metrics, /^llm_remediation_webhook_requests_total\{code="401"\} 1$/m);
     firstPid = after!.pid;

@@ -3,45 +3,41 @@ import { test } from 'node:test';
 import express from 'express';
 import request from 'supertest';
 import { silentLogger } from '../../src/log.ts';
-import { RemediatorMetrics } from '../../src/remediator/metrics.ts';
-import { Remediator } from '../../src/remediator/policy.ts';
 import { webhookRouter } from '../../src/remediator/webhook.ts';
-import { FakeAction, payload } from '../helpers/fakes.ts';
+import { payload, setupRemediator } from '../helpers/fakes.ts';
 
 const token = 'test-token-0123456789abcdef';
 
-function app(maxBodyBytes = 4096) {
-  const action = new FakeAction();
-  const metrics = new RemediatorMetrics([{ name: 'qwen3', action: 'process' }]);
-  const remediator = new Remediator({ targets: [{ name: 'qwen3', action, cooldownMs: 60_000 }], match: { remediate: 'restart' }, logger: silentLogger, metrics });
-  const server = express().use(webhookRouter({ settings: { token, maxBodyBytes }, remediator, metrics, logger: silentLogger }));
+async function app(maxBodyBytes = 4096) {
+  const { remediator, action, metrics } = await setupRemediator();
+  const server = express().use(webhookRouter({ settings: { token, maxBodyBytes }, remediator: () => remediator, metrics, logger: silentLogger }));
   return { server, action, remediator, metrics };
 }
 
 const auth = { authorization: `Bearer ${token}` };
 
 test('a valid Alertmanager payload with the token is accepted and restarts once', async () => {
-  const { server, action, remediator } = app();
-  const res = await request(server).post('/webhook').set(auth).send(payload({}));
+  const { server, action, remediator } = await app();
+  const res = await request(server).post('/webhook').set(auth).send(payload({}, { labels: { target: 'nope' } }));
   assert.equal(res.status, 200);
-  assert.deepEqual(res.body, { status: 'accepted', decisions: [{ alertname: 'LLMServerDown', target: 'qwen3', decision: 'restart' }] });
+  assert.deepEqual(res.body, { status: 'accepted', decisions: [{ alertname: 'LLMServerDown', target: 'qwen3', decision: 'queued' }, { alertname: 'LLMServerDown', target: 'nope', decision: 'unknown_target' }] });
   await remediator.idle();
   assert.equal(action.calls.length, 1);
 });
 
 test('answers before the restart finishes, so Alertmanager does not time out and re-send', async () => {
-  const { server, action, remediator } = app();
+  const { server, action, remediator } = await app();
   action.manual = true;
   const res = await request(server).post('/webhook').set(auth).send(payload({}));
   assert.equal(res.status, 200);
-  assert.equal(action.calls.length, 1);
+  while (action.calls.length === 0) await new Promise((r) => setImmediate(r));
   assert.equal(remediator.snapshot()[0]!.state, 'restarting');
   action.release();
   await remediator.idle();
 });
 
 test('unknown fields from newer Alertmanager releases are accepted', async () => {
-  const { server } = app();
+  const { server } = await app();
   const res = await request(server).post('/webhook').set(auth).send({ ...payload({}), notification_reason: 'new', routeLabels: { a: 'b' } });
   assert.equal(res.status, 200);
 });
@@ -61,7 +57,7 @@ const rejected: Array<[string, (r: request.Test) => request.Test, number]> = [
 
 for (const [what, build, status] of rejected) {
   test(`${what} gets ${status} and executes nothing`, async () => {
-    const { server, action, remediator, metrics } = app();
+    const { server, action, remediator, metrics } = await app();
     const res = await build(request(server).post('/webhook'));
     assert.equal(res.status, status);
     assert.equal(typeof res.body.error, 'string');

@@ -68,8 +68,11 @@ test('exporter: targets with their state and failure reason; a round\'s log link
 });
 
 test('remediator: each target\'s state and restarts, and the recent actions', { skip, timeout: 60_000 }, async () => {
+  const sim = await startSim({ host: '127.0.0.1', port: 0, ttftMs: 5, tokensPerSecond: 500 });
+  running.push(sim);
+  // confirm off: the server answers, and the test wants the action taken and verified.
   const config = parseConfig({
-    targets: [{ name: 'qwen3', url: 'http://127.0.0.1:8000/v1', remediation: { action: 'command', command: ['true'], cooldown: '1m' } }],
+    targets: [{ name: 'qwen3', url: `${sim.url}/v1`, remediation: { action: 'command', command: ['true'], cooldown: '1m', confirm: false } }],
     remediator: { auth: { bearer_token_env: 'UNUSED' } },
   });
   const token = 'a-token-of-at-least-16-chars';
@@ -85,8 +88,11 @@ test('remediator: each target\'s state and restarts, and the recent actions', { 
   const row = await page.locator('#targets tr', { hasText: 'qwen3' }).innerText();
   assert.match(row, /command\s+cooldown/);
   assert.match(row, /\b1\b/, 'one restart');
-  assert.match(await page.locator('#actions').innerText(), /qwen3\s+command\s+LLMServerDown\s+success\s+exit 0/);
+  assert.match(await page.locator('#actions').innerText(), /qwen3\s+command\s+LLMServerDown \(webhook\)\s+success\s+exit 0; answering after [\d.]+ s/);
   await page.getByRole('link', { name: 'Targets' }).click();
   assert.match(await page.locator('body').innerText(), /"restarts":\s*1/);
+  await page.goBack();
+  await page.getByRole('link', { name: 'Actions' }).click();
+  assert.match(await page.locator('body').innerText(), /"outcome":\s*"success"/);
   await page.close();
 });

@@ -14,7 +14,7 @@ test('fills defaults: the target name from the URL, the openai module, the modul
     interval: 15_000,
     timeout: 10_000,
   });
-  assert.deepEqual(config.remediator, { match: { remediate: 'restart' }, max_body_bytes: 1 << 20 });
+  assert.deepEqual(config.remediator, { match: { remediate: 'restart' }, max_body_bytes: 1 << 20, stale_after: 3_600_000 });
   assert.deepEqual(config.exporter, {});
 });
 
@@ -71,8 +71,16 @@ remediator:
   auth: { bearer_token_env: TOKEN }
 `);
   assert.equal(config.targets[0]!.url, 'http://127.0.0.1:8000/v1');
-  assert.deepEqual(config.targets[0]!.remediation, { action: 'process', command: ['vllm', 'serve', 'Qwen/Qwen3-0.6B'], env: {}, grace_period: 10_000, restart_on_exit: false, cooldown: 120_000 });
-  assert.deepEqual(config.targets[1]!.remediation, { action: 'command', command: ['systemctl', 'restart', 'vllm.service'], env: {}, timeout: 60_000, cooldown: 300_000 });
+  const common = { startup_timeout: 300_000, confirm: true, circuit: { max_restarts: 3, window: 900_000 } };
+  assert.deepEqual(config.targets[0]!.remediation, { action: 'process', command: ['vllm', 'serve', 'Qwen/Qwen3-0.6B'], env: {}, grace_period: 10_000, restart_on_exit: false, cooldown: 120_000, ...common });
+  assert.deepEqual(config.targets[1]!.remediation, { action: 'command', command: ['systemctl', 'restart', 'vllm.service'], env: {}, timeout: 60_000, cooldown: 300_000, ...common });
+  const managers = parseConfigText(`
+targets:
+  - { name: a, url: "http://x:1/v1", remediation: { action: systemd, unit: vllm.service, circuit: { max_restarts: 5 } } }
+  - { name: b, url: "http://x:2/v1", remediation: { action: docker, container: vllm, startup_timeout: 10m } }
+`);
+  assert.deepEqual(managers.targets[0]!.remediation, { action: 'systemd', unit: 'vllm.service', user: false, systemctl: 'systemctl', timeout: 120_000, cooldown: 120_000, startup_timeout: 300_000, confirm: true, circuit: { max_restarts: 5, window: 900_000 } });
+  assert.deepEqual(managers.targets[1]!.remediation, { action: 'docker', container: 'vllm', socket: '/var/run/docker.sock', stop_timeout: 30_000, timeout: 120_000, cooldown: 120_000, startup_timeout: 600_000, confirm: true, circuit: { max_restarts: 3, window: 900_000 } });
 });
 
 // Each bad config is refused with a message that names the field.
@@ -106,10 +114,14 @@ const invalid: Array<[string, string]> = [
   ['targets:\n  - {url: "http://x:1/v1", api_key_file: /k, api_key_env: K}', 'config: targets[0].api_key_env: set one of api_key_file or api_key_env, not both'],
   ['modules:\n  vllm: {chat: {load_timeout: soon}}', 'config: modules.vllm.chat.load_timeout: not a duration: "soon" (use e.g. 500ms, 15s, 1m30s)'],
   ['exporter:\n  allowed_probe_hosts: ["http://x"]', 'config: exporter.allowed_probe_hosts[0]: expected a host name or address, optionally :port, or *.domain'],
-  ['targets:\n  - url: http://x:1/v1\n    remediation: {action: reboot, command: [x]}', "config: targets[0].remediation.action: Invalid discriminator value. Expected 'process' | 'command'"],
+  ['targets:\n  - url: http://x:1/v1\n    remediation: {action: reboot, command: [x]}', "config: targets[0].remediation.action: Invalid discriminator value. Expected 'process' | 'command' | 'systemd' | 'docker'"],
   ['targets:\n  - url: http://x:1/v1\n    remediation: {action: process, command: "vllm serve"}', 'config: targets[0].remediation.command: Invalid input: expected array, received string'],
   ['targets:\n  - url: http://x:1/v1\n    remediation: {action: command, command: []}', 'config: targets[0].remediation.command: needs at least the program to run'],
   [minimal + 'remediator:\n  auth: {bearer_token_file: /a, bearer_token_env: B}', 'config: remediator.auth: set exactly one of bearer_token_file or bearer_token_env'],
+  ['targets:\n  - url: http://x:1/v1\n    remediation: {action: systemd, unit: "vllm service"}', 'config: targets[0].remediation.unit: a unit name such as vllm.service'],
+  ['targets:\n  - url: http://x:1/v1\n    remediation: {action: docker}', 'config: targets[0].remediation.container: Invalid input: expected string, received undefined'],
+  ['targets:\n  - url: http://x:1/v1\n    remediation: {action: command, command: [x], circuit: {max_restarts: 0}}', 'config: targets[0].remediation.circuit.max_restarts: Too small: expected number to be >=1'],
+  [minimal + 'remediator:\n  alertmanager: {url: "localhost:9093"}', 'config: remediator.alertmanager.url: must be an http(s) URL such as http://127.0.0.1:9093'],
   ['targets: [', 'config: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ] at line 1, column 11'],
 ];
 

@@ -1,15 +1,24 @@
 import { execa } from 'execa';
-import type { Remediation } from '../../config/schema.ts';
-import type { Logger } from '../../log.ts';
+import { z } from 'zod';
+import { positiveDuration } from '../../config/fields.ts';
+import { childEnv } from './env.ts';
 import { signalGroup } from './signal.ts';
-import type { Action, ActionOutcome, RestartContext } from './types.ts';
+import { defineAction, type Action, type ActionDeps, type ActionOutcome, type RestartContext } from './types.ts';
 
-type CommandConfig = Extract<Remediation, { action: 'command' }>;
+export const commandSchema = z.strictObject({
+  action: z.literal('command'),
+  command: z.array(z.string().min(1)).min(1, 'needs at least the program to run').describe('The argv that restarts the server, run without a shell.'),
+  cwd: z.string().optional(),
+  env: z.record(z.string(), z.string()).default({}),
+  timeout: positiveDuration.default(120_000).describe('The command is ended (its whole process group) after this long: a failure.'),
+  cooldown: positiveDuration.default(300_000),
+});
+type CommandConfig = z.output<typeof commandSchema>;
 
 export interface CommandActionOptions {
   target: string;
   config: CommandConfig;
-  logger: Logger;
+  logger: ActionDeps['logger'];
 }
 
 const keptOutputChars = 4000;
@@ -23,6 +32,7 @@ const killAfterMs = 5000;
  */
 export class CommandAction implements Action {
   readonly kind = 'command';
+  readonly owns = false;
   readonly #o: CommandActionOptions;
 
   constructor(options: CommandActionOptions) {
@@ -47,6 +57,14 @@ export class CommandAction implements Action {
     return undefined;
   }
 
+  kill(): void {
+    for (const pgid of this.#running) signalGroup(pgid, 'SIGKILL');
+  }
+
+  async starting() {
+    return undefined;
+  }
+
   async restart(context: RestartContext): Promise<ActionOutcome> {
     const [file, ...args] = this.#o.config.command as [string, ...string[]];
     const child = execa(file, args, {
@@ -56,12 +74,13 @@ export class CommandAction implements Action {
       buffer: false,
       stdin: 'ignore',
       all: true,
-      env: {
+      extendEnv: false,
+      env: childEnv({
         ...this.#o.config.env,
         QWEN_SENTINEL_TARGET: this.#o.target,
         QWEN_SENTINEL_ALERTNAME: context.alertname,
         QWEN_SENTINEL_FINGERPRINT: context.fingerprint,
-      },
+      }),
       ...(this.#o.config.cwd ? { cwd: this.#o.config.cwd } : {}),
     });
     if (child.pid !== undefined) this.#running.add(child.pid);
@@ -94,3 +113,11 @@ export class CommandAction implements Action {
     return { ok, message };
   }
 }
+
+export const commandAction = defineAction({
+  name: 'command',
+  description: 'Runs a fixed argv (e.g. a deploy script), no shell; the alert reaches it only as QWEN_SENTINEL_TARGET, _ALERTNAME and _FINGERPRINT.',
+  owns: false,
+  schema: commandSchema,
+  create: (config, deps) => new CommandAction({ target: deps.target, config, logger: deps.logger }),
+});

@@ -1,23 +1,32 @@
-import type { Remediation } from '../../config/schema.ts';
-import type { Logger } from '../../log.ts';
-import { CommandAction } from './command.ts';
-import { ProcessAction } from './process.ts';
-import type { Action, ActionHooks } from './types.ts';
+import { z } from 'zod';
+import { positiveDuration } from '../../config/fields.ts';
+import { commandAction } from './command.ts';
+import { dockerAction } from './docker.ts';
+import { processAction } from './process.ts';
+import { systemdAction } from './systemd.ts';
+import type { ActionKind } from './types.ts';
 
-export interface ActionFactoryOptions {
-  target: string;
-  logger: Logger;
-  hooks: ActionHooks;
-  stdio?: 'inherit' | 'ignore';
-}
+/** Every action kind by name: the config's `action` values, their schemas and their factories. */
+export const actions = { process: processAction, command: commandAction, systemd: systemdAction, docker: dockerAction } satisfies Record<string, ActionKind>;
+export type ActionName = keyof typeof actions;
 
-/** Every action kind by name; the config schema's `action` values are these keys. */
-export const actionFactories: { [K in Remediation['action']]: (config: Extract<Remediation, { action: K }>, o: ActionFactoryOptions) => Action } = {
-  process: (config, o) => new ProcessAction({ ...o, config }),
-  command: (config, o) => new CommandAction({ target: o.target, logger: o.logger, config }),
+/** What every remediation has, whatever restarts the server. */
+const common = {
+  startup_timeout: positiveDuration.default(300_000).describe('How long a (re)started server may take to answer again (listing and a one-token generation); inside it no alert restarts it, past it the restart failed.'),
+  confirm: z.boolean().default(true).describe('Check the server once more just before acting; if it answers now, the decision is `recovered` and nothing is restarted.'),
+  circuit: z
+    .strictObject({
+      max_restarts: z.int().min(1).default(3).describe('At most this many restarts (failed ones included) per window; then the circuit opens.'),
+      window: positiveDuration.default(900_000),
+    })
+    .default({ max_restarts: 3, window: 900_000 })
+    .describe('The crash-loop circuit: it closes once the window has passed, or by POST /api/v1/targets/NAME/circuit/close.'),
 };
 
-export function createAction(config: Remediation, options: ActionFactoryOptions): Action {
-  const factory = actionFactories[config.action] as (c: Remediation, o: ActionFactoryOptions) => Action;
-  return factory(config, options);
-}
+export const remediationSchema = z.discriminatedUnion('action', [
+  processAction.schema.extend(common),
+  actions.command.schema.extend(common),
+  actions.systemd.schema.extend(common),
+  actions.docker.schema.extend(common),
+]);
+export type Remediation = z.output<typeof remediationSchema>;

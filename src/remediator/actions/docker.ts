@@ -1,0 +1,95 @@
+import { Agent, request } from 'undici';
+import { z } from 'zod';
+import { positiveDuration } from '../../config/fields.ts';
+import { discard } from '../../exporter/http.ts';
+import { defineAction, type Action, type ActionDeps, type ActionOutcome, type StartingState } from './types.ts';
+
+export const dockerSchema = z.strictObject({
+  action: z.literal('docker'),
+  container: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a container name or id').describe('The container that runs the model server.'),
+  socket: z.string().min(1).default('/var/run/docker.sock').describe("The Docker Engine API's unix socket."),
+  stop_timeout: positiveDuration.default(30_000).describe('How long Docker waits after SIGTERM before SIGKILL (the restart `t`).'),
+  timeout: positiveDuration.default(120_000).describe('The restart call may take this long.'),
+  cooldown: positiveDuration.default(120_000),
+});
+type DockerConfig = z.output<typeof dockerSchema>;
+
+interface ContainerState {
+  Status?: string;
+  Restarting?: boolean;
+  StartedAt?: string;
+  Health?: { Status?: string };
+}
+
+/**
+ * Docker owns the server: POST /containers/NAME/restart on the Engine API (its unix socket, with
+ * undici; no docker CLI needed). The container's start time and health status ("starting" while
+ * its HEALTHCHECK has not passed yet) tell a server somebody just started.
+ */
+class DockerAction implements Action {
+  readonly kind = 'docker';
+  readonly #c: DockerConfig;
+  readonly #d: ActionDeps;
+  readonly #agent: Agent;
+
+  constructor(config: DockerConfig, deps: ActionDeps) {
+    this.#c = config;
+    this.#d = deps;
+    this.#agent = new Agent({ connect: { socketPath: config.socket } });
+  }
+
+  #call(method: 'GET' | 'POST', path: string, timeout: number) {
+    return request(`http://docker${path}`, { method, dispatcher: this.#agent, headersTimeout: timeout, bodyTimeout: timeout, signal: AbortSignal.timeout(timeout) });
+  }
+
+  async restart(): Promise<ActionOutcome> {
+    const name = encodeURIComponent(this.#c.container);
+    try {
+      const res = await this.#call('POST', `/containers/${name}/restart?t=${Math.ceil(this.#c.stop_timeout / 1000)}`, this.#c.timeout);
+      const text = await res.body.text();
+      if (res.statusCode === 204) return { ok: true, message: `docker restart ${this.#c.container}` };
+      const message = (JSON.parse(text || '{}') as { message?: string }).message ?? text;
+      return { ok: false, message: `docker restart ${this.#c.container}: HTTP ${res.statusCode}: ${message.slice(0, 300)}` };
+    } catch (err) {
+      this.#d.logger.error({ target: this.#d.target, container: this.#c.container, err: (err as Error).message }, 'docker restart failed');
+      return { ok: false, message: `docker restart ${this.#c.container}: ${(err as Error).message}` };
+    }
+  }
+
+  async starting(): Promise<StartingState | undefined> {
+    try {
+      const res = await this.#call('GET', `/containers/${encodeURIComponent(this.#c.container)}/json`, 10_000);
+      if (res.statusCode !== 200) {
+        discard(res.body);
+        return undefined;
+      }
+      const state = ((await res.body.json()) as { State?: ContainerState }).State ?? {};
+      const since = state.StartedAt ? Date.parse(state.StartedAt) : Number.NaN;
+      const health = state.Health?.Status;
+      return {
+        starting: state.Restarting === true || state.Status === 'restarting' || health === 'starting',
+        ...(Number.isFinite(since) ? { since } : {}),
+        detail: `container ${this.#c.container} ${state.Status ?? '?'}${health ? ` (health ${health})` : ''}`,
+      };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {
+    await this.#agent.close();
+  }
+  kill(): void {}
+  pid(): undefined {
+    return undefined;
+  }
+}
+
+export const dockerAction = defineAction({
+  name: 'docker',
+  description: 'Restarts a container through the Docker Engine API on its unix socket; its start time and health tell a server somebody just started.',
+  owns: false,
+  schema: dockerSchema,
+  create: (config, deps) => new DockerAction(config, deps),
+});

@@ -1,0 +1,77 @@
+import { execa } from 'execa';
+import { z } from 'zod';
+import { positiveDuration } from '../../config/fields.ts';
+import { childEnv } from './env.ts';
+import { defineAction, type Action, type ActionDeps, type ActionOutcome, type StartingState } from './types.ts';
+
+export const systemdSchema = z.strictObject({
+  action: z.literal('systemd'),
+  unit: z.string().regex(/^[A-Za-z0-9:_.@\\-]+$/, 'a unit name such as vllm.service').describe('The unit that runs the model server.'),
+  user: z.boolean().default(false).describe("The user's service manager (systemctl --user) instead of the system's."),
+  systemctl: z.string().min(1).default('systemctl').describe('The systemctl to run (a path, or found on PATH).'),
+  timeout: positiveDuration.default(120_000).describe('systemctl restart may take this long (it waits for the unit to stop and start).'),
+  cooldown: positiveDuration.default(120_000),
+});
+type SystemdConfig = z.output<typeof systemdSchema>;
+
+/** `systemctl show` output: KEY=VALUE lines. */
+function properties(text: string): Record<string, string> {
+  return Object.fromEntries(text.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+/**
+ * systemd owns the server: `systemctl restart UNIT` stops its whole control group (SIGTERM, then
+ * SIGKILL after TimeoutStopSec) and starts it again. The unit's ActiveState and the time it
+ * entered it tell the remediator that somebody (boot, a person, systemd's own Restart=) just
+ * started it, so it is left to load.
+ */
+class SystemdAction implements Action {
+  readonly kind = 'systemd';
+  readonly #c: SystemdConfig;
+  readonly #d: ActionDeps;
+
+  constructor(config: SystemdConfig, deps: ActionDeps) {
+    this.#c = config;
+    this.#d = deps;
+  }
+
+  #systemctl(args: string[], timeout: number) {
+    return execa(this.#c.systemctl, [...(this.#c.user ? ['--user'] : []), ...args], { reject: false, timeout, stdin: 'ignore', extendEnv: false, env: childEnv({}) });
+  }
+
+  async restart(): Promise<ActionOutcome> {
+    const r = await this.#systemctl(['restart', this.#c.unit], this.#c.timeout);
+    if (r.exitCode === 0) return { ok: true, message: `systemctl restart ${this.#c.unit}` };
+    const why = r.timedOut ? `timed out after ${this.#c.timeout} ms` : r.exitCode === undefined ? r.message : `exit code ${r.exitCode}: ${String(r.stderr).trim().slice(0, 300)}`;
+    this.#d.logger.error({ target: this.#d.target, unit: this.#c.unit, err: why }, 'systemctl restart failed');
+    return { ok: false, message: `systemctl restart ${this.#c.unit}: ${why}` };
+  }
+
+  async starting(): Promise<StartingState | undefined> {
+    const r = await this.#systemctl(['show', this.#c.unit, '--property=ActiveState,SubState,ActiveEnterTimestamp', '--timestamp=unix'], 10_000);
+    if (r.exitCode !== 0) return undefined;
+    const p = properties(String(r.stdout));
+    const since = /^@(\d+)$/.exec(p.ActiveEnterTimestamp ?? '')?.[1];
+    const state = `${p.ActiveState ?? '?'}/${p.SubState ?? '?'}`;
+    return {
+      starting: p.ActiveState === 'activating' || p.ActiveState === 'reloading',
+      ...(since ? { since: Number(since) * 1000 } : {}),
+      detail: `unit ${this.#c.unit} ${state}`,
+    };
+  }
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+  kill(): void {}
+  pid(): undefined {
+    return undefined;
+  }
+}
+
+export const systemdAction = defineAction({
+  name: 'systemd',
+  description: 'systemctl restart UNIT; the unit\'s ActiveState and ActiveEnterTimestamp tell a server somebody just started.',
+  owns: false,
+  schema: systemdSchema,
+  create: (config, deps) => new SystemdAction(config, deps),
+});

@@ -1,0 +1,377 @@
+import type { Logger } from '../log.ts';
+import { toWall, type Clock } from './clock.ts';
+import type { ActionEntry, ActionHistory } from './history.ts';
+import type { RemediatorMetrics } from './metrics.ts';
+import { dedupeKey, invalidReason, recentRestarts, stages, type Decision, type ManagedTarget, type Trigger } from './stages.ts';
+import type { StateStore, TargetRecord } from './state.ts';
+import type { Verifier } from './verify.ts';
+
+export interface RemediatorOptions {
+  targets: ManagedTarget[];
+  /** Labels an alert must carry (all of them, with these values) to be acted on. */
+  match: Record<string, string>;
+  staleAfterMs: number;
+  logger: Logger;
+  metrics: RemediatorMetrics;
+  clock: Clock;
+  store: StateStore;
+  history: ActionHistory;
+  verifier: Verifier;
+}
+
+export interface AlertDecision {
+  alertname: string;
+  target: string | undefined;
+  /** The decision, or `queued` while the target's stages run. */
+  decision: Decision | 'queued';
+}
+
+// How long the quick confirm check may take, and how often a restarted server is checked.
+const confirmMs = 5000;
+const verifyEveryMs = 1000;
+// Respawns after exits (restart_on_exit): 1 s, 2 s, 4 s ... up to a minute.
+const backoff = (n: number) => Math.min(60_000, 1000 * 2 ** n);
+// A payload larger than this is logged as a summary, not alert by alert.
+const loggedOneByOne = 20;
+
+/**
+ * Decides, trigger by trigger, whether to restart a target, through the stages in stages.ts; runs
+ * the action in the background, checks that the server answers again, and records everything in
+ * the target's state record, the metrics, the log and the history. Decisions of one target run
+ * one at a time, so concurrent duplicates cannot both pass.
+ */
+export class Remediator {
+  readonly #o: RemediatorOptions;
+  #targets: Map<string, ManagedTarget>;
+  #match: Record<string, string>;
+  #staleAfterMs: number;
+  readonly #queues = new Map<string, Promise<unknown>>();
+  readonly #running = new Set<Promise<unknown>>();
+  readonly #stopping = new AbortController();
+
+  constructor(options: RemediatorOptions) {
+    this.#o = options;
+    this.#targets = new Map(options.targets.map((t) => [t.name, t]));
+    this.#match = options.match;
+    this.#staleAfterMs = options.staleAfterMs;
+    options.metrics.onCollect(() => this.#refreshGauges());
+  }
+
+  #record(name: string): TargetRecord {
+    return this.#o.store.get(name)!;
+  }
+
+  /** Takes the alerts of one webhook payload or one reconcile pass. Answers at once. */
+  handle(triggers: readonly Trigger[]): AlertDecision[] {
+    const quiet = triggers.length > loggedOneByOne;
+    const settled: Array<Promise<Decision>> = [];
+    const answers = triggers.map((trigger): AlertDecision => {
+      const alertname = trigger.labels.alertname ?? '';
+      const name = trigger.labels.target;
+      const early = this.#early(trigger);
+      if (early) {
+        this.#count(trigger, early, quiet);
+        return { alertname, target: name, decision: early };
+      }
+      settled.push(this.#enqueue(name!, () => this.#decide(this.#targets.get(name!)!, trigger, quiet)));
+      return { alertname, target: name, decision: 'queued' };
+    });
+    if (quiet) {
+      const early = answers.filter((a) => a.decision !== 'queued').map((a) => a.decision as Decision);
+      void Promise.all(settled).then((late) => {
+        const counts: Record<string, number> = {};
+        for (const d of [...early, ...late]) counts[d] = (counts[d] ?? 0) + 1;
+        this.#o.logger.info({ alerts: triggers.length, source: triggers[0]?.source, decisions: counts }, 'alerts received (summary)');
+      });
+    }
+    return answers;
+  }
+
+  /** The decisions that need no target: resolved, not matching, invalid, unknown target. */
+  #early(trigger: Trigger): Decision | undefined {
+    if (trigger.status === 'resolved') return 'resolved';
+    if (!Object.entries(this.#match).every(([k, v]) => trigger.labels[k] === v)) return 'not_matching';
+    if (invalidReason(trigger.labels)) return 'invalid';
+    if (!this.#targets.has(trigger.labels.target ?? '')) return 'unknown_target';
+    return undefined;
+  }
+
+  #count(trigger: Trigger, decision: Decision, quiet: boolean, detail: Record<string, unknown> = {}): void {
+    this.#o.metrics.alerts.inc({ decision, source: trigger.source });
+    if (quiet) return;
+    const level = decision === 'unknown_target' || decision === 'invalid' || decision === 'circuit_open' ? 'warn' : 'info';
+    const reason = decision === 'invalid' ? invalidReason(trigger.labels) : undefined;
+    this.#o.logger[level]({ source: trigger.source, alertname: (trigger.labels.alertname ?? '').slice(0, 256), target: (trigger.labels.target ?? '').slice(0, 256), fingerprint: trigger.fingerprint.slice(0, 64), starts_at: trigger.startsAt.slice(0, 64), decision, ...(reason ? { reason } : {}), ...detail }, 'trigger decided');
+  }
+
+  /** Runs fn after every earlier decision of the same target. */
+  #enqueue<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#queues.get(name) ?? Promise.resolve();
+    const next = previous.then(fn, fn);
+    const settled = next.catch(() => {});
+    this.#queues.set(name, settled);
+    this.#track(settled);
+    return next;
+  }
+
+  #track(work: Promise<unknown>): void {
+    this.#running.add(work);
+    void work.finally(() => this.#running.delete(work));
+  }
+
+  async #decide(target: ManagedTarget, trigger: Trigger, quiet: boolean): Promise<Decision> {
+    const record = this.#record(target.name);
+    const { clock } = this.#o;
+    const trail: Array<{ stage: string; result: string }> = [];
+    for (const stage of stages) {
+      if (trigger.source === 'exit' && !stage.forExits) continue;
+      const stop = await stage.decide({
+        trigger,
+        target,
+        record,
+        now: clock.now(),
+        wall: clock.wall(),
+        staleAfterMs: this.#staleAfterMs,
+        answersNow: async () => (await this.#o.verifier.answers(target.name, confirmMs)).ok,
+      });
+      trail.push({ stage: stage.name, result: stop ? 'stop' : 'pass' });
+      if (stop) {
+        this.#count(trigger, stage.name, quiet);
+        return stage.name;
+      }
+    }
+    // Reserved now, before anything awaits: the next trigger of this target sees it in progress.
+    record.inProgress = { since: clock.now(), alertname: trigger.labels.alertname ?? '' };
+    record.seen[dedupeKey(trigger)] = clock.now();
+    this.#forgetOld(target, record);
+    this.#count(trigger, 'restart', quiet);
+    this.#track(this.#remediate(target, trigger, trail));
+    return 'restart';
+  }
+
+  #forgetOld(target: ManagedTarget, record: TargetRecord): void {
+    const now = this.#o.clock.now();
+    const keep = Math.max(target.cooldownMs, this.#staleAfterMs);
+    for (const [key, at] of Object.entries(record.seen)) if (now - at > keep) delete record.seen[key];
+    record.restartTimes = record.restartTimes.filter((t) => now - t < target.circuit.windowMs);
+  }
+
+  async #remediate(target: ManagedTarget, trigger: Trigger, trail: ActionEntry['decisions']): Promise<void> {
+    const { clock, history, logger, store } = this.#o;
+    const record = this.#record(target.name);
+    const alertname = (trigger.labels.alertname ?? '').slice(0, 256);
+    const entry = history.add({
+      target: target.name,
+      action: target.action.kind,
+      trigger: { source: trigger.source, alertname, fingerprint: trigger.fingerprint.slice(0, 64), starts_at: trigger.startsAt.slice(0, 64) },
+      decisions: trail,
+      started_at: new Date(clock.wall()).toISOString(),
+      finished_at: undefined,
+      outcome: 'running',
+      message: '',
+      time_to_healthy_seconds: undefined,
+    });
+    await store.save(target.name);
+    if (trigger.source === 'exit') {
+      // restart_on_exit: wait out the backoff first, so a crash loop does not spin.
+      const wait = backoff(record.respawns);
+      record.respawns += 1;
+      logger.info({ target: target.name, wait_ms: wait, attempt: record.respawns }, 'respawning the model server after its exit');
+      await clock.sleep(wait, this.#stopping.signal);
+    }
+    let outcome: { ok: boolean; message: string };
+    let healthySeconds: number | undefined;
+    if (this.#stopping.signal.aborted) outcome = { ok: false, message: 'remediator shutting down' };
+    else {
+      try {
+        outcome = await target.action.restart({ alertname, fingerprint: trigger.fingerprint.slice(0, 64) });
+      } catch (err) {
+        outcome = { ok: false, message: (err as Error).message };
+      }
+    }
+    const acted = clock.now();
+    record.restarts += 1;
+    record.restartTimes.push(acted);
+    if (!target.owns) record.startedAt = acted;
+    if (outcome.ok) {
+      // The action only started it: a restart succeeds once the server answers again.
+      const healthy = await this.#waitHealthy(target, acted);
+      if (healthy.ok) {
+        healthySeconds = (clock.now() - acted) / 1000;
+        record.respawns = 0;
+        outcome = { ok: true, message: `${outcome.message}; answering after ${healthySeconds.toFixed(1)} s` };
+      } else outcome = { ok: false, message: `${outcome.message}; ${healthy.message}` };
+    }
+    const finished = clock.now();
+    const outcomeName = outcome.ok ? 'success' : 'failure';
+    record.cooldownUntil = finished + target.cooldownMs;
+    record.inProgress = undefined;
+    record.lastAction = { at: new Date(toWall(clock, finished)).toISOString(), alertname, outcome: outcomeName, message: outcome.message };
+    await store.save(target.name);
+    history.update(entry, { finished_at: record.lastAction.at, outcome: outcomeName, message: outcome.message, time_to_healthy_seconds: healthySeconds });
+    // A target a reload removed meanwhile: its series are gone and stay gone.
+    if (this.#targets.get(target.name) === target) {
+      const { metrics } = this.#o;
+      metrics.actions.inc({ target: target.name, action: target.action.kind, outcome: outcomeName });
+      metrics.lastAction.set({ target: target.name }, toWall(clock, finished) / 1000);
+      if (healthySeconds !== undefined) metrics.timeToHealthy.observe({ target: target.name }, healthySeconds);
+    }
+    logger[outcome.ok ? 'info' : 'error']({ target: target.name, alertname, source: trigger.source, outcome: outcomeName, message: outcome.message }, 'remediation finished');
+    if (recentRestarts(target, record, clock.now()) >= target.circuit.maxRestarts) {
+      logger.error({ target: target.name, restarts: record.restartTimes.length, window_ms: target.circuit.windowMs }, 'crash-loop circuit open: no more actions until the window passes or it is closed by hand');
+    }
+    // A server that died again while this restart waited for it: its exit came while the restart
+    // was in progress, so nothing else will respawn it. Go round again (backoff, circuit).
+    if (target.restartOnExit && target.owns && target.action.pid() === undefined && !this.#stopping.signal.aborted && this.#targets.get(target.name) === target) {
+      this.#respawn(target, 'the server exited while starting');
+    }
+  }
+
+  #respawn(target: ManagedTarget, why: string): void {
+    const trigger: Trigger = { source: 'exit', status: 'firing', labels: { alertname: 'ModelServerExited', target: target.name }, fingerprint: `exit-${why}`, startsAt: new Date(this.#o.clock.wall()).toISOString() };
+    void this.#enqueue(target.name, () => this.#decide(target, trigger, false));
+  }
+
+  /** Polls until the server answers (listing and a one-token generation) or its start-up time is up. */
+  async #waitHealthy(target: ManagedTarget, since: number): Promise<{ ok: true } | { ok: false; message: string }> {
+    const { clock, verifier } = this.#o;
+    const deadline = since + target.startupTimeoutMs;
+    let last = 'no answer';
+    while (!this.#stopping.signal.aborted) {
+      // An owned server that exited while starting will not answer: do not wait out the timeout.
+      if (target.owns && target.action.pid() === undefined) return { ok: false, message: 'the server exited while starting' };
+      const left = deadline - clock.now();
+      if (left <= 0) break;
+      const check = await verifier.answers(target.name, Math.min(confirmMs, left));
+      if (check.ok) {
+        this.#record(target.name).startedAt = undefined; // loaded: the start-up window is over
+        return { ok: true };
+      }
+      last = check.message;
+      await clock.sleep(Math.min(verifyEveryMs, Math.max(0, deadline - clock.now())), this.#stopping.signal);
+    }
+    if (this.#stopping.signal.aborted) return { ok: false, message: 'remediator shutting down' };
+    return { ok: false, message: `not answering ${target.startupTimeoutMs / 1000} s after the action (${last})` };
+  }
+
+  /** An owned server exited by itself: counted; with restart_on_exit, respawned through the stages. */
+  recordExit(name: string, detail: { code: number | null; signal: string | null }): void {
+    const target = this.#targets.get(name);
+    const record = this.#o.store.get(name);
+    if (!target || !record) return;
+    record.unexpectedExits += 1;
+    void this.#o.store.save(name);
+    this.#o.metrics.processExits.inc({ target: name });
+    // An exit during a restart of ours is that restart's business (it fails, then comes round again).
+    if (!target.restartOnExit || this.#stopping.signal.aborted || record.inProgress) return;
+    this.#respawn(target, `code ${detail.code ?? detail.signal}`);
+  }
+
+  /** Closes a target's crash-loop circuit by hand (an authenticated request). */
+  closeCircuit(name: string): boolean {
+    const record = this.#o.store.get(name);
+    if (!record || !this.#targets.has(name)) return false;
+    record.restartTimes = [];
+    record.respawns = 0;
+    void this.#o.store.save(name);
+    this.#o.logger.warn({ target: name }, 'crash-loop circuit closed by hand');
+    return true;
+  }
+
+  /** Applies a reloaded config; a target whose action changes first finishes the work under way. */
+  async reconfigure(targets: ManagedTarget[], match: Record<string, string>, staleAfterMs: number): Promise<void> {
+    for (const target of targets) {
+      const old = this.#targets.get(target.name);
+      if (old && old !== target) await this.#queues.get(target.name);
+    }
+    for (const target of targets) if (!this.#o.store.get(target.name)) await this.#o.store.load(target.name);
+    for (const name of this.#targets.keys()) if (!targets.some((t) => t.name === name)) this.#o.store.forget(name);
+    this.#targets = new Map(targets.map((t) => [t.name, t]));
+    this.#match = match;
+    this.#staleAfterMs = staleAfterMs;
+  }
+
+  /** Loads every target's record, then lets each action adopt or start its server. */
+  async start(): Promise<void> {
+    for (const target of this.#targets.values()) {
+      const record = await this.#o.store.load(target.name);
+      // A restart under way when the previous run died: its outcome is unknown, its cooldown applies.
+      if (record.inProgress) {
+        this.#o.logger.warn({ target: target.name, alertname: record.inProgress.alertname }, 'a restart was under way when the remediator last stopped');
+        record.inProgress = undefined;
+        record.cooldownUntil = Math.max(record.cooldownUntil, this.#o.clock.now() + target.cooldownMs);
+      }
+      await target.action.start();
+      if (target.owns && record.startedAt !== undefined) {
+        // Watch the initial load, so the start-up window ends as soon as the server answers.
+        const startedAt = record.startedAt;
+        this.#track(this.#waitHealthy(target, startedAt));
+      }
+    }
+  }
+
+  /** Resolves when every decision and action started so far has finished. */
+  async idle(): Promise<void> {
+    while (this.#running.size > 0) await Promise.all(this.#running);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping.abort();
+    // Stop first, so a running restart command is ended instead of awaited for its whole timeout;
+    // then again, for a server a restart in flight may have started meanwhile.
+    const stopAll = () => Promise.all([...this.#targets.values()].map(({ action }) => action.stop()));
+    await stopAll();
+    await this.idle();
+    await stopAll();
+    await this.#o.store.flush();
+    await this.#o.history.flush();
+  }
+
+  /** A second signal: every owned server and running command ends now. */
+  kill(): void {
+    this.#stopping.abort();
+    for (const { action } of this.#targets.values()) action.kill();
+  }
+
+  #refreshGauges(): void {
+    const now = this.#o.clock.now();
+    for (const target of this.#targets.values()) {
+      const record = this.#o.store.get(target.name);
+      if (!record) continue;
+      const recent = recentRestarts(target, record, now);
+      this.#o.metrics.recentRestarts.set({ target: target.name }, recent);
+      this.#o.metrics.circuitOpen.set({ target: target.name }, recent >= target.circuit.maxRestarts ? 1 : 0);
+    }
+  }
+
+  /** The state of every target, for GET /api/v1/targets and the status page. */
+  snapshot() {
+    const { clock } = this.#o;
+    const now = clock.now();
+    const iso = (mono: number) => new Date(toWall(clock, mono)).toISOString();
+    return [...this.#targets.values()].map((t) => {
+      const r = this.#o.store.get(t.name);
+      const recent = r ? recentRestarts(t, r, now) : 0;
+      const circuitOpen = recent >= t.circuit.maxRestarts;
+      const starting = r?.startedAt !== undefined && now - r.startedAt < t.startupTimeoutMs;
+      const cooling = r !== undefined && now < r.cooldownUntil;
+      return {
+        name: t.name,
+        action: t.action.kind,
+        state: r?.inProgress ? 'restarting' : circuitOpen ? 'circuit_open' : starting ? 'starting' : cooling ? 'cooldown' : 'idle',
+        pid: t.action.pid() ?? null,
+        restarts: r?.restarts ?? 0,
+        unexpected_exits: r?.unexpectedExits ?? 0,
+        recent_restarts: recent,
+        circuit: { open: circuitOpen, max_restarts: t.circuit.maxRestarts, window_seconds: t.circuit.windowMs / 1000 },
+        cooldown_until: cooling ? iso(r!.cooldownUntil) : null,
+        started_at: r?.startedAt === undefined ? null : iso(r.startedAt),
+        last_action: r?.lastAction ?? null,
+      };
+    });
+  }
+
+  recentActions(): readonly ActionEntry[] {
+    return this.#o.history.recent();
+  }
+}
