@@ -1,4 +1,5 @@
 import { parseConfig, readConfigFile } from '../config/load.ts';
+import { readApiKeys } from '../config/secrets.ts';
 import type { Config } from '../config/schema.ts';
 import { formatFlags, parseFlags, parseListenAddress, UsageError, type FlagSpecs } from '../flags.ts';
 import { onShutdownSignal, reloadOnHangup } from '../lifecycle.ts';
@@ -50,6 +51,7 @@ export async function runExporter(argv: string[]): Promise<void> {
   const timeoutOffsetSeconds = parseTimeoutOffset(flags['probe.timeout-offset']!);
   const webConfig = flags['web.config.file'] ? await readWebConfig(flags['web.config.file']) : undefined;
   if (flags['config.check']) {
+    await readApiKeys(config); // the keys it names must be readable too
     process.stdout.write(`config OK: ${config.targets.length} target(s), ${Object.keys(config.modules).length} module(s)\n`);
     return;
   }

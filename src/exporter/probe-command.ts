@@ -17,6 +17,7 @@ export const probeFlags = {
   timeout: { type: 'string', placeholder: 'DURATION', help: "Deadline of each probe; default: the module's (10s)." },
   'config.file': { type: 'string', placeholder: 'FILE', help: 'Config file whose modules to use (its targets are ignored).' },
   json: { type: 'boolean', help: 'Print the result as one JSON object instead of a table.' },
+  liveness: { type: 'boolean', help: 'Exit 1 only when a restart may help: a server that is starting, busy (saturated), paused, asleep, or refuses the key or lacks the model exits 0. For a Kubernetes livenessProbe.' },
   verbose: { type: 'boolean', help: "Also print the round's debug log (requests, statuses, timings)." },
 } satisfies FlagSpecs;
 
@@ -25,8 +26,10 @@ export const probeUsage = `Usage: qwen-sentinel probe URL [flags]
 Runs one round of a module's probes against the OpenAI-compatible base URL (e.g.
 http://127.0.0.1:8000/v1) and prints each probe's status, latency, TTFT, decode rate and failure
 reason. Exit status: 0 healthy (every probe succeeded), 1 unhealthy, 2 bad invocation (unknown
-flag, module or server type, invalid config). Fit for a Kubernetes exec liveness probe, a Docker
-HEALTHCHECK, cron and scripts.
+flag, module or server type, invalid config). With --liveness, 1 only when a restart may help: a
+server that is starting, saturated, paused, asleep, or refuses the key or lacks the model exits
+0, so a Kubernetes livenessProbe never kills a server that is loading or busy (use the plain
+form as readiness or startup probe). Fit for a Docker HEALTHCHECK, cron and scripts too.
 
 ${formatFlags(probeFlags)}`;
 
@@ -95,6 +98,9 @@ function table(report: RoundReport, probeRows: ProbeRow[]): string {
   ].join('\n');
 }
 
+/** Failures a restart does not fix: the server is loading, busy, paused, asleep, or misconfigured. */
+export const notRestartable: ReadonlySet<string> = new Set(['starting', 'saturated', 'paused', 'asleep', 'unauthorized', 'model_missing']);
+
 /** Returns the exit status: 0 healthy, 1 not. */
 export async function runProbeCommand(argv: string[]): Promise<number> {
   const { flags, args } = parseFlagsAndArgs(argv, probeFlags, 1);
@@ -111,12 +117,16 @@ export async function runProbeCommand(argv: string[]): Promise<number> {
   const report = await runRound({ target: { name: target, url: target, model: flags.model, timeout, apiKey }, module, store, stop: stop.signal, now: () => performance.now() });
   recordUp(store, report);
   const probeRows = await rows(report, store.registry);
+  const failed = probeRows.filter((r) => !r.success);
+  const restartWouldHelp = failed.some((r) => !notRestartable.has(r.reason!));
   if (flags.json) {
-    const result = { target, module: report.module, server: report.server, model: report.model ?? null, healthy: report.up, duration_seconds: report.durationSeconds, probes: probeRows, ...(flags.verbose ? { log: report.log } : {}) };
+    const result = { target, module: report.module, server: report.server, model: report.model ?? null, healthy: report.up, restart_would_help: restartWouldHelp, duration_seconds: report.durationSeconds, probes: probeRows, ...(flags.verbose ? { log: report.log } : {}) };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } else {
     process.stdout.write(table(report, probeRows));
+    if (!report.up && !restartWouldHelp) process.stdout.write('(a restart would not help: the server is starting, busy, paused, asleep or misconfigured)\n');
     if (flags.verbose) process.stdout.write(`\n${report.log.join('\n')}\n`);
   }
-  return report.up ? 0 : 1;
+  if (report.up) return 0;
+  return flags.liveness && !restartWouldHelp ? 0 : 1;
 }

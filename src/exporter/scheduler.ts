@@ -26,13 +26,22 @@ export interface SchedulerOptions {
   logger: Logger;
   clock?: Clock;
   probeTable?: Partial<Record<ProbeName, AnyProbe>>;
-  /** Targets a previous scheduler already completed a round of (kept across a reload). */
+  /** Targets a previous scheduler already completed a round of, with a probing that did not change. */
   probed?: ReadonlySet<string>;
+  /** What a previous scheduler knew of targets that stay: the model label llm_server_up carries
+   * (so a changed one is replaced, not left behind), and for unchanged ones the last round. */
+  carried?: ReadonlyMap<string, Carried>;
   apiKeys?: ApiKeys;
 }
 
 export interface TargetStatus {
   target: Target;
+  last: StoredRound | undefined;
+}
+
+export interface Carried {
+  upModel: string | undefined;
+  model: string | undefined;
   last: StoredRound | undefined;
 }
 
@@ -57,10 +66,16 @@ export class Scheduler {
 
   constructor(config: { targets: readonly Target[]; modules: Readonly<Record<string, Module>> }, options: SchedulerOptions) {
     this.#o = { clock: realClock, ...options };
-    this.#states = config.targets.map((target) => ({ target, module: config.modules[target.module]!, model: undefined, upModel: undefined, last: undefined }));
     const names = new Set(config.targets.map((t) => t.name));
     this.#probed = new Set([...(options.probed ?? [])].filter((name) => names.has(name)));
-    for (const { target, module } of this.#states) initSeries(this.#o.store, target.name, module, options.probeTable);
+    this.#states = config.targets.map((target) => {
+      const carried = options.carried?.get(target.name);
+      const unchanged = this.#probed.has(target.name);
+      return { target, module: config.modules[target.module]!, model: unchanged ? carried?.model : undefined, upModel: carried?.upModel, last: unchanged ? carried?.last : undefined };
+    });
+    // Series of targets whose probing is unchanged keep their values (a reason gauge reset to 0
+    // would restart the `for` of the rules that read it); new or changed ones start afresh.
+    for (const { target, module } of this.#states) if (!this.#probed.has(target.name)) initSeries(this.#o.store, target.name, module, options.probeTable);
   }
 
   get targets(): readonly Target[] {
@@ -79,6 +94,11 @@ export class Scheduler {
   /** The targets that have completed a round, handed to the scheduler that replaces this one. */
   probed(): ReadonlySet<string> {
     return this.#probed;
+  }
+
+  /** What the scheduler that replaces this one should know of each target. */
+  carry(): Map<string, Carried> {
+    return new Map(this.#states.map((s) => [s.target.name, { upModel: s.upModel, model: s.model, last: s.last }]));
   }
 
   status(): TargetStatus[] {

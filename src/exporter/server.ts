@@ -61,9 +61,10 @@ export async function startExporter({ config: initial, listen: address, logger, 
       return before !== undefined && isDeepStrictEqual(probingOf(config, before), probingOf(next, t));
     }).map((t) => t.name));
     const probed = new Set([...scheduler.probed()].filter((name) => unchanged.has(name)));
+    const carried = scheduler.carry();
     config = next;
     apiKeys = nextKeys;
-    scheduler = new Scheduler(config, { store, history, logger, probed, apiKeys });
+    scheduler = new Scheduler(config, { store, history, logger, probed, carried, apiKeys });
     scheduler.start();
   };
   // A rotated key file is a change too, even when the config text is not.

@@ -6,8 +6,9 @@ import { exactMatch, json, templateThinking, type ServerType } from './types.ts'
  * model is in. It serves one model (the request's `model` is ignored), listed by file path or
  * --alias, with further names under `aliases`. Thinking follows chat_template_kwargs (--jinja).
  * /health is answered outside the decode loop (ok even when it hangs); /metrics (--metrics) goes
- * through it: llamacpp:requests_processing, llamacpp:requests_deferred (no free slot),
- * llamacpp:tokens_predicted_total. /props says is_sleeping (--sleep-idle-seconds).
+ * through it: llamacpp:requests_processing, llamacpp:requests_deferred (no free slot), and
+ * llamacpp:n_decode_total, which moves with every decode step (tokens_predicted_total moves only
+ * when a request finishes, so it stands still during a long generation). /props says is_sleeping.
  */
 export const llamacpp: ServerType = {
   name: 'llamacpp',
@@ -21,8 +22,8 @@ export const llamacpp: ServerType = {
   progress: {
     path: '/metrics',
     parse(body) {
-      const m = sumSamples(body, ['llamacpp:requests_processing', 'llamacpp:requests_deferred', 'llamacpp:tokens_predicted_total']);
-      return { running: m.get('llamacpp:requests_processing'), waiting: m.get('llamacpp:requests_deferred'), generated: m.get('llamacpp:tokens_predicted_total') };
+      const m = sumSamples(body, ['llamacpp:requests_processing', 'llamacpp:requests_deferred', 'llamacpp:n_decode_total']);
+      return { running: m.get('llamacpp:requests_processing'), waiting: m.get('llamacpp:requests_deferred'), generated: m.get('llamacpp:n_decode_total') };
     },
   },
   stallState: { path: '/props', parse: (body) => (json<{ is_sleeping?: boolean }>(body)?.is_sleeping ? 'asleep' : undefined) },

@@ -53,6 +53,8 @@ export class Engine {
   readonly #queue: Job[] = [];
   readonly #active = new Set<Job>();
   #produced = 0;
+  /** Tokens of requests that have finished: what counters updated at completion see. */
+  #completed = 0;
   /** Tokens other (simulated) users got while the engine was saturated. */
   #phantom = 0;
   #saturatedSince: number | undefined;
@@ -76,7 +78,15 @@ export class Engine {
     return this.#queue.length;
   }
 
-  /** Tokens generated since start, for every request: the counter that proves progress. */
+  /**
+   * Tokens of finished requests only, as llama.cpp's tokens_predicted_total and SGLang's
+   * generation_tokens_total count them: they stand still during a long generation.
+   */
+  get completedTokens(): number {
+    return this.#completed;
+  }
+
+  /** Tokens generated since start, for every request, counted as they come: the counter that proves progress. */
   get generated(): number {
     const busy = this.#saturatedSince === undefined ? 0 : this.#o.timers.now() - this.#saturatedSince;
     return this.#produced + Math.floor(this.#phantom + (busy * this.#o.tokensPerSecond * this.#o.slots) / 1000);
@@ -167,7 +177,10 @@ export class Engine {
     if (last || job.index === 1 || job.pending.length >= this.#o.streamInterval) {
       job.sink.tokens(job.pending.splice(0), last);
     }
-    if (last) return this.#finish(job);
+    if (last) {
+      this.#completed += job.tokens.length;
+      return this.#finish(job);
+    }
     // Each step is due one token interval after the previous one was *due*, not after its timer
     // fired, so timer lateness does not accumulate into a slower rate.
     job.due += (1000 / this.#o.tokensPerSecond) * (fault === 'slow' ? 10 : 1);

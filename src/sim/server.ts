@@ -28,6 +28,8 @@ export interface SimOptions {
   apiKey?: string;
   /** Ollama: the model unloads after this long idle. */
   keepAliveMs?: number;
+  /** SGLang: how long /health waits for its test generation before 503 (SGLANG_HEALTH_CHECK_TIMEOUT). */
+  healthTimeoutMs?: number;
   slots?: number;
   streamInterval?: number;
   logger?: Logger;
@@ -76,6 +78,7 @@ export async function startSim(options: SimOptions): Promise<RunningSim> {
     now: () => timers.now(),
     loadedUntil: undefined,
     warming: false,
+    healthTimeoutMs: options.healthTimeoutMs ?? 20_000,
   };
   const cancels = new Set<() => void>();
   const pending = new Set<NodeJS.Timeout>();

@@ -110,3 +110,31 @@ test('a reload that takes the chat probe away from a target that stays drops its
     await exporter.close();
   }
 });
+
+test('a reload keeps what did not change: no stale llm_server_up label, no reason gauge reset for an unchanged target', { timeout: 30_000 }, async () => {
+  const file = join(dir, 'keep.yml');
+  const gone = `http://127.0.0.1:${await freePort('127.0.0.1')}/v1`;
+  const config = (model: string) => `targets:\n  - name: a\n    url: ${sim.url}/v1\n    model: ${model}\n    interval: 300ms\n    timeout: 300ms\n  - name: down\n    url: ${gone}\n    interval: 300ms\n    timeout: 300ms\n`;
+  await writeFile(file, config('Qwen/Qwen3-0.6B'));
+  const { config: c, text } = await readConfigFile(file);
+  const exporter = await startExporter({ config: c, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, configFile: { path: file, text } });
+  const metrics = async () => (await fetch(`${exporter.url}/metrics`)).text();
+  try {
+    await eventually('both targets probed', 10_000, async () => {
+      const m = await metrics();
+      return m.includes('llm_server_up{target="a",model="Qwen/Qwen3-0.6B"} 1') && m.includes('llm_probe_failure_reason{target="down",probe="models",reason="connect_refused"} 1') ? true : undefined;
+    });
+    // Target a asks for another model now; target down is unchanged.
+    await writeFile(file, config('other-model'));
+    assert.equal(await exporter.reloader!.reload(), 'reloaded');
+    const right = await metrics();
+    assert.match(right, /^llm_probe_failure_reason\{target="down",probe="models",reason="connect_refused"\} 1$/m, 'not reset to 0 by the reload');
+    const after = await eventually('a round of a under the new config', 10_000, async () => {
+      const m = await metrics();
+      return m.includes('llm_server_up{target="a",model="other-model"}') ? m : undefined;
+    });
+    assert.doesNotMatch(after, /llm_server_up\{target="a",model="Qwen\/Qwen3-0\.6B"\}/, 'the old model label is gone');
+  } finally {
+    await exporter.close();
+  }
+});

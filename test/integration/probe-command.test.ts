@@ -65,6 +65,25 @@ test('a hung generation is unhealthy within the --timeout; --verbose prints the 
   }
 });
 
+test('--liveness: a server that is starting or busy exits 0 (a restart would not help); a crashed one exits 1', async () => {
+  const loading = await startSim({ host: '127.0.0.1', port: 0, flavor: 'llamacpp', startupDelayMs: 60_000 });
+  const busy = await startSim({ host: '127.0.0.1', port: 0, flavor: 'vllm', fault: 'saturated', slots: 1 });
+  try {
+    const starting = await probe([`${loading.url}/v1`, '--server=llamacpp', '--timeout=1s']);
+    assert.equal(starting.code, 1, 'without --liveness: unhealthy');
+    assert.match(starting.stdout, /a restart would not help/);
+    assert.equal((await probe([`${loading.url}/v1`, '--server=llamacpp', '--timeout=1s', '--liveness'])).code, 0);
+    const saturated = await probe([`${busy.url}/v1`, '--server=vllm', '--timeout=1s', '--liveness', '--json']);
+    assert.equal(saturated.code, 0);
+    assert.equal((JSON.parse(saturated.stdout) as { restart_would_help: boolean }).restart_would_help, false);
+    const gone = `http://127.0.0.1:${await freePort('127.0.0.1')}/v1`;
+    assert.equal((await probe([gone, '--liveness'])).code, 1);
+  } finally {
+    await loading.close();
+    await busy.close();
+  }
+});
+
 test('modules from a config file, with a canary and the thinking probe', async () => {
   const file = join(dir, 'modules.yml');
   await writeFile(file, 'modules:\n  canary:\n    server: vllm\n    probes: [models, chat, thinking]\n    chat: { expect: "^OK$" }\n');

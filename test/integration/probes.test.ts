@@ -97,7 +97,7 @@ test('chat: measures TTFT and the decode rate against the simulator\'s known tru
   // Loose bands: this checks the wiring against real sockets; the timing rules have exact unit tests.
   assert.equal(r.values.llm_probe_completion_tokens, 12);
   assert.ok(r.values.llm_probe_ttft_seconds! >= 0.28 && r.values.llm_probe_ttft_seconds! < 1.5, `ttft ${r.values.llm_probe_ttft_seconds}`);
-  assert.ok(r.values.llm_probe_tokens_per_second! > 12 && r.values.llm_probe_tokens_per_second! < 22, `tokens/s ${r.values.llm_probe_tokens_per_second}`);
+  assert.ok(r.values.llm_probe_tokens_per_second! > 10 && r.values.llm_probe_tokens_per_second! < 40, `tokens/s ${r.values.llm_probe_tokens_per_second}`);
   assert.ok(r.values.llm_probe_time_to_first_token_seconds! > 0, 'the TTFT distribution is observed too');
 });
 

@@ -75,7 +75,7 @@ test('a frozen server (SIGSTOP) reads as unresponsive: every probe times out; SI
   assert.equal((await round(server.url)).report.up, true);
 });
 
-test('while it loads its model, every probe reads "starting", not down', { skip, timeout: 60_000 }, async () => {
+test('while it loads its model it reads "starting", not down', { skip, timeout: 60_000 }, async () => {
   const port = await freePort();
   const [bin, ...args] = llamaServerCommand(files!, port);
   const child = spawn(bin!, args, { stdio: 'ignore' });
@@ -91,4 +91,18 @@ test('while it loads its model, every probe reads "starting", not down', { skip,
   assert.equal(reasons(loading.report).health, 'starting', loading.report.log.join('\n'));
   assert.match(loading.report.probes[0]!.message!, /Loading model/);
   child.kill('SIGTERM');
+});
+
+test('busy, not hung: a long generation holds its only slot, and the probe reads saturated', { skip, timeout: 60_000 }, async () => {
+  const busy = await startLlamaServer({ args: ['--ctx-size', '4096'] });
+  cleanups.push(() => busy.stop());
+  // Somebody else's long answer (the chain model stops only at max_tokens with ignore_eos).
+  const other = fetch(`${busy.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'write a lot' }], max_tokens: 3500, ignore_eos: true, stream: true }) });
+  const res = await other;
+  const reader = res.body!.getReader();
+  await reader.read(); // it holds the slot now
+  const r = await round(busy.url);
+  assert.equal(reasons(r.report).chat, 'saturated', r.report.log.join('\n'));
+  assert.match(r.report.probes.at(-1)!.message!, /while the server generated \d+ tokens for other requests/);
+  await reader.cancel();
 });

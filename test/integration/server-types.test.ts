@@ -100,9 +100,13 @@ describe('sglang', () => {
   test('saturated and hung told apart by its /metrics', async () => {
     const busy = await sim({ flavor: 'sglang', fault: 'saturated', slots: 2 });
     assert.equal((await probe(busy.url, 'sglang')).reasons.chat, 'saturated');
+    // Its /health waits for a test generation (20 s, as SGLang's own timeout) before the 503:
+    // a probe with a shorter deadline sees a timeout, and LLMServerEngineDead reads both.
     const hung = await sim({ flavor: 'sglang', fault: 'hang-generation' });
     const r = await probe(hung.url, 'sglang');
-    assert.deepEqual([r.reasons.health, r.reasons.chat], ['http_5xx', 'no_tokens']);
+    assert.deepEqual([r.reasons.health, r.reasons.chat], ['timeout', 'no_tokens']);
+    const quick = await sim({ flavor: 'sglang', fault: 'engine-dead', healthTimeoutMs: 100 });
+    assert.equal((await probe(quick.url, 'sglang')).reasons.health, 'http_5xx');
   });
 });
 

@@ -99,24 +99,49 @@ export async function streamChat(ctx: ProbeContext<GenerationOptions>, thinking:
   let before = ctx.round.progress;
   if (server.progress && before === undefined) {
     const read = await readProgress(quick());
-    if (read !== undefined && !('success' in read)) before = read;
+    if (read !== undefined && !('success' in read)) before = ctx.round.progress = read;
   }
   // A cold Ollama model loads on this request, and giving up would abort the load: wait for it.
   const cold = server.loadsOnDemand === true && before?.modelLoaded === false;
   if (cold) {
     ctx.extendDeadline(options.load_timeout);
     ctx.log(`model ${model} is not loaded: waiting up to ${options.load_timeout / 1000} s for the server to load it`);
+    // A scrape's timeout may still cut this probe short (GET /probe): a load request of its own,
+    // not tied to the scrape, lets the load finish anyway.
+    if (ctx.deadline() - now() < options.load_timeout) warmUp(ctx, model, options.load_timeout);
   }
   const streamDeadline = new AbortController();
   const timer = setTimeout(() => streamDeadline.abort(), Math.max(0, ctx.deadline() - reserve - now()));
   const signal = AbortSignal.any([ctx.signal, streamDeadline.signal]);
   try {
     const result = await stream(ctx, { model, thinking, signal, cold });
-    if ('success' in result && (result.reason === 'no_tokens' || result.reason === 'timeout') && server.progress) return await classifyStall(quick(), before, result);
+    if (!('success' in result)) {
+      // Answered: the model is in memory now, for the probes after this one in the round.
+      if (before) before.modelLoaded = true;
+      return result;
+    }
+    if (cold && (result.reason === 'timeout' || result.reason === 'no_tokens')) return fail('starting', `the model is still loading: ${result.message}`);
+    // A stall after tokens came is a hang mid-generation; before the first token, ask the server.
+    if (!result.afterTokens && (result.reason === 'no_tokens' || result.reason === 'timeout') && server.progress) return await classifyStall(quick(), before, result);
     return result;
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Load requests under way, by server and model: one at a time, not one per scrape. */
+const warming = new Set<string>();
+
+function warmUp(ctx: ProbeContext<GenerationOptions>, model: string, timeoutMs: number): void {
+  const key = `${ctx.target.url}\0${model}`;
+  if (warming.has(key)) return;
+  warming.add(key);
+  ctx.log(`sent a load request of its own (up to ${timeoutMs / 1000} s), so the load outlives this probe`);
+  const body = { model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 1, ...ctx.target.server.thinking(false) };
+  void send({ ...ctx, log: () => {}, signal: AbortSignal.timeout(timeoutMs) }, `${ctx.target.url}/chat/completions`, { method: 'POST', body })
+    .then((res) => ('success' in res ? undefined : res.body.dump()))
+    .catch(() => {})
+    .finally(() => warming.delete(key));
 }
 
 /**
@@ -135,12 +160,15 @@ async function classifyStall(ctx: Pick<ProbeContext<GenerationOptions>, 'target'
   if (state === 'asleep') return fail('asleep', `${failure.message}, but the server is asleep: requests wait for it to wake`);
   if (state === 'paused') return fail('paused', `${failure.message}, but the server is paused: requests wait for it to resume`);
   const made = before?.generated !== undefined && after.generated !== undefined ? after.generated - before.generated : undefined;
-  if (made !== undefined && made > 0) return fail('saturated', `${failure.message}, while the server generated ${made} tokens for other requests (${describeProgress(after)}): busy, not hung`);
+  // Tokens flowed while the probe got none (it saw no token: none of them are its own), and the
+  // server says it is working or queueing (a counter bumped by a request that just finished is not).
+  const busy = after.running === undefined && after.waiting === undefined ? true : (after.running ?? 0) + (after.waiting ?? 0) > 0;
+  if (made !== undefined && made > 0 && busy) return fail('saturated', `${failure.message}, while the server generated ${made} tokens for other requests (${describeProgress(after)}): busy, not hung`);
   return { ...failure, message: `${failure.message}; the server made no progress (${describeProgress(after)})` };
 }
 
 /** The request and its stream, under the signal given. */
-async function stream(ctx: ProbeContext<GenerationOptions>, o: { model: string; thinking: boolean; signal: AbortSignal; cold: boolean }): Promise<Generation | ProbeFailure> {
+async function stream(ctx: ProbeContext<GenerationOptions>, o: { model: string; thinking: boolean; signal: AbortSignal; cold: boolean }): Promise<Generation | (ProbeFailure & { afterTokens?: boolean })> {
   const { target, options, now } = ctx;
   const { signal } = o;
   const prompt = options.vary_prompt ? `[${randomBytes(4).toString('hex')}] ${options.prompt}` : options.prompt;
@@ -187,7 +215,8 @@ async function stream(ctx: ProbeContext<GenerationOptions>, o: { model: string; 
   } catch (err) {
     const failure = classifyError(err, signal);
     // Headers came but no token before the deadline: the engine is stuck, not the socket.
-    return failure.reason === 'timeout' && !parser.sawToken ? fail('no_tokens', 'no token before the deadline') : failure;
+    if (failure.reason === 'timeout' && !parser.sawToken) return fail('no_tokens', 'no token before the deadline');
+    return parser.sawToken ? { ...fail(failure.reason, `${failure.message}, after ${parser.chunks} chunks: the stream stalled`), afterTokens: true } : failure;
   } finally {
     discard(res.body);
   }

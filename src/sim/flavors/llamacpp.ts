@@ -48,7 +48,10 @@ export const llamacpp: Flavor = {
         exposition([
           { name: 'llamacpp:requests_processing', type: 'gauge', labels: '', value: state.engine.running },
           { name: 'llamacpp:requests_deferred', type: 'gauge', labels: '', value: state.engine.waiting },
-          { name: 'llamacpp:tokens_predicted', type: 'counter', labels: '', value: state.engine.generated },
+          // Updated when a request finishes: it stands still while one long generation runs.
+          { name: 'llamacpp:tokens_predicted', type: 'counter', labels: '', value: state.engine.completedTokens },
+          // One llama_decode() call per step of every slot: it moves with every token.
+          { name: 'llamacpp:n_decode', type: 'counter', labels: '', value: state.engine.generated },
         ]),
       ),
     };

@@ -24,8 +24,15 @@ export const sglang: Flavor = {
   listing: (state) => ({ object: 'list', data: [{ id: state.model, object: 'model', created: state.created, owned_by: 'sglang', root: state.model, parent: null, max_model_len: maxModelLen }] }),
   routes(state) {
     const fault = state.fault();
-    // /health runs a 1-token generation: any output (from any request) within 20 s is healthy.
-    const health = (): Reply => ({ status: state.warming || fault === 'engine-dead' || fault === 'hang-generation' || fault === 'paused' || fault === 'asleep' ? 503 : 200 });
+    // /health runs a 1-token generation: any output (from any request) within 20 s
+    // (SGLANG_HEALTH_CHECK_TIMEOUT) is healthy; an engine that produces none gets 503 only then.
+    // (SGLang has no pause or sleep: those faults stall it like a hang.)
+    const stuck = fault === 'engine-dead' || fault === 'hang-generation' || fault === 'paused' || fault === 'asleep';
+    const health = (): Reply | Promise<Reply> => {
+      if (state.warming) return { status: 503 };
+      if (!stuck) return { status: 200 };
+      return new Promise((resolve) => setTimeout(() => resolve({ status: 503 }), state.healthTimeoutMs).unref());
+    };
     const labels = `model_name="${state.model}",engine_type="unified",tp_rank="0",pp_rank="0"`;
     return {
       '/health': health,
@@ -35,7 +42,10 @@ export const sglang: Flavor = {
         exposition([
           { name: 'sglang:num_running_reqs', type: 'gauge', labels, value: state.engine.running },
           { name: 'sglang:num_queue_reqs', type: 'gauge', labels, value: state.engine.waiting },
-          { name: 'sglang:generation_tokens', type: 'counter', labels: `model_name="${state.model}",engine_type="unified"`, value: state.engine.generated },
+          // Updated when a request finishes (observe_one_finished_request)...
+          { name: 'sglang:generation_tokens', type: 'counter', labels: `model_name="${state.model}",engine_type="unified"`, value: state.engine.completedTokens },
+          // ...while this one moves with every decode step.
+          { name: 'sglang:realtime_tokens', type: 'counter', labels: `model_name="${state.model}",engine_type="unified",mode="decode"`, value: state.engine.generated },
         ]),
     };
   },

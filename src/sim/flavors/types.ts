@@ -21,6 +21,8 @@ export interface SimState {
   loadedUntil: number | undefined;
   /** SGLang: started, still warming up (/health 503). */
   warming: boolean;
+  /** SGLang: how long /health waits for its test generation before answering 503 (20 s). */
+  healthTimeoutMs: number;
 }
 
 /** Builds one completion's stream, one payload per SSE event (the server adds [DONE]). */
