@@ -14,12 +14,23 @@ export class RemediatorMetrics {
   readonly processUp = new Gauge({ name: 'llm_remediation_managed_process_up', help: '1 while the model server the remediator owns is running.', labelNames: ['target'], registers: [this.registry] });
   readonly processExits = new Counter({ name: 'llm_remediation_managed_process_exits_total', help: 'Unexpected exits of the model server the remediator owns.', labelNames: ['target'], registers: [this.registry] });
   readonly lastAction = new Gauge({ name: 'llm_remediation_last_action_timestamp_seconds', help: 'Unix time the last remediation action finished.', labelNames: ['target'], registers: [this.registry] });
+  readonly lastActionInfo = new Gauge({ name: 'llm_remediation_last_action_info', help: 'Always 1, for the last action of each target only: what it was, why (the alert), how it ended.', labelNames: ['target', 'action', 'alertname', 'outcome'], registers: [this.registry] });
+  readonly lastTimeToHealthy = new Gauge({ name: 'llm_remediation_last_time_to_healthy_seconds', help: 'From the last successful action to the server answering again.', labelNames: ['target'], registers: [this.registry] });
   readonly timeToHealthy = new Histogram({ name: 'llm_remediation_time_to_healthy_seconds', help: 'From a remediation action to the server answering again (listing and a one-token generation).', labelNames: ['target'], buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600], registers: [this.registry] });
   readonly reconciles = new Counter({ name: 'llm_remediation_reconcile_total', help: "Reads of Alertmanager's active alerts, by outcome.", labelNames: ['outcome'], registers: [this.registry] });
   /** Read at each scrape: the circuit closes by time passing, with no event to update it. */
   readonly circuitOpen: Gauge;
   readonly recentRestarts: Gauge;
   #collect: () => void = () => {};
+  readonly #lastInfo = new Map<string, Record<string, string>>();
+
+  /** The last action of a target, as an info series (the one before is removed). */
+  setLastAction(labels: { target: string; action: string; alertname: string; outcome: string }): void {
+    const before = this.#lastInfo.get(labels.target);
+    if (before) this.lastActionInfo.remove(before);
+    this.lastActionInfo.set(labels, 1);
+    this.#lastInfo.set(labels.target, labels);
+  }
 
   constructor() {
     const collect = () => this.#collect();
@@ -51,6 +62,9 @@ export class RemediatorMetrics {
   /** Drops the series of a target a reload removed. */
   removeTarget(name: string, action: string): void {
     for (const outcome of ['success', 'failure']) this.actions.remove({ target: name, action, outcome });
-    for (const metric of [this.processExits, this.processUp, this.lastAction, this.timeToHealthy, this.circuitOpen, this.recentRestarts]) metric.remove({ target: name });
+    for (const metric of [this.processExits, this.processUp, this.lastAction, this.timeToHealthy, this.circuitOpen, this.recentRestarts, this.lastTimeToHealthy]) metric.remove({ target: name });
+    const info = this.#lastInfo.get(name);
+    if (info) this.lastActionInfo.remove(info);
+    this.#lastInfo.delete(name);
   }
 }

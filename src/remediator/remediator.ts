@@ -214,7 +214,11 @@ export class Remediator {
       const { metrics } = this.#o;
       metrics.actions.inc({ target: target.name, action: target.action.kind, outcome: outcomeName });
       metrics.lastAction.set({ target: target.name }, toWall(clock, finished) / 1000);
-      if (healthySeconds !== undefined) metrics.timeToHealthy.observe({ target: target.name }, healthySeconds);
+      metrics.setLastAction({ target: target.name, action: target.action.kind, alertname, outcome: outcomeName });
+      if (healthySeconds !== undefined) {
+        metrics.timeToHealthy.observe({ target: target.name }, healthySeconds);
+        metrics.lastTimeToHealthy.set({ target: target.name }, healthySeconds);
+      }
     }
     logger[outcome.ok ? 'info' : 'error']({ target: target.name, alertname, source: trigger.source, outcome: outcomeName, message: outcome.message }, 'remediation finished');
     if (recentRestarts(target, record, clock.now()) >= target.circuit.maxRestarts) {

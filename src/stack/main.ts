@@ -13,7 +13,7 @@ import { bindablePort, which } from './system.ts';
 import { alertmanagerSection, hostPort, startLoop } from './loop.ts';
 
 export const stackFlags = {
-  'sim.listen-address': { type: 'string', default: '127.0.0.1:8000', placeholder: 'HOST:PORT', help: "The simulated model server (the seed article's port)." },
+  'sim.listen-address': { type: 'string', placeholder: 'HOST:PORT', help: "The simulated model server; default 127.0.0.1:8000 (the seed article's port), or a free port when something (a real vLLM?) already listens there." },
   'exporter.listen-address': { type: 'string', default: '127.0.0.1:19150', placeholder: 'HOST:PORT', help: 'The exporter.' },
   'remediator.listen-address': { type: 'string', default: '127.0.0.1:19151', placeholder: 'HOST:PORT', help: 'The remediator.' },
   'prometheus.listen-address': { type: 'string', default: '127.0.0.1:19090', placeholder: 'HOST:PORT', help: 'Prometheus, when installed (not 9090, to leave an existing one alone).' },
@@ -36,6 +36,21 @@ configs and rules. Address port 0 picks a free port. Ctrl-C stops everything it 
 ${formatFlags(stackFlags)}`;
 
 const cliPath = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../cli.ts' : '../cli.js', import.meta.url));
+
+export const defaultSimPort: ListenAddress = { host: '127.0.0.1', port: 8000 };
+
+/**
+ * The simulator's address when none is given: the usual port of a model server, unless something
+ * (a real vLLM, most likely) listens there already; then a free port, and a note saying so.
+ */
+export async function defaultSimAddress(preferred: ListenAddress): Promise<{ address: ListenAddress; note: string | undefined }> {
+  try {
+    return { address: { ...preferred, port: await bindablePort(preferred.host, preferred.port) }, note: undefined };
+  } catch {
+    const port = await bindablePort(preferred.host, 0);
+    return { address: { ...preferred, port }, note: `port ${preferred.port} is taken (a model server already running?): the simulator listens on ${preferred.host}:${port} instead` };
+  }
+}
 
 /** Port 0 becomes a concrete free port, since the other components' configs must name it; a
  * taken port fails now, before anything starts (Prometheus would otherwise scrape a stranger). */
@@ -74,7 +89,8 @@ async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown
   const model = flags['sim.model'] ?? flavors[flavor].defaultModel;
   const startupDelay = parseDurationFlag(flags['sim.startup-delay']!, 'sim.startup-delay');
   const cooldown = parseDurationFlag(flags.cooldown!, 'cooldown');
-  const sim = await concrete(flags['sim.listen-address']!, 'sim.listen-address');
+  const { address: sim, note: simNote } = flags['sim.listen-address'] === undefined ? await defaultSimAddress(defaultSimPort) : { address: await concrete(flags['sim.listen-address'], 'sim.listen-address'), note: undefined };
+  if (simNote) logger.warn({ port: sim.port }, simNote);
   const exporterAddress = await concrete(flags['exporter.listen-address']!, 'exporter.listen-address');
   const remediatorAddress = await concrete(flags['remediator.listen-address']!, 'remediator.listen-address');
   const prometheusBin = await which('prometheus');
@@ -131,6 +147,7 @@ async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown
   const lines = [
     '',
     `qwen-sentinel stack is running, the simulator speaking ${flavor} (Ctrl-C stops everything it started):`,
+    ...(simNote ? [`  (${simNote})`] : []),
     ...rows.map(([name, url]) => `  ${name.padEnd(width)}${url}`),
     `  ${'files'.padEnd(width)}${dir}`,
     '',

@@ -29,6 +29,9 @@ const CONTRACT_METRICS = new Set([
   'llm_remediation_managed_process_exits_total',
   'llm_remediation_last_action_timestamp_seconds',
   'llm_remediation_circuit_open',
+  'llm_remediation_last_action_info',
+  'llm_remediation_last_time_to_healthy_seconds',
+  'qwen_sentinel_config_last_reload_successful',
   'llm_remediation_recent_restarts',
   'llm_remediation_time_to_healthy_seconds_bucket',
   'llm_remediation_reconcile_total',
@@ -53,6 +56,9 @@ const EXPECTED_ALERTS: Record<string, { for: string | undefined; severity: strin
   QwenSentinelRemediatorDown: { for: '1m', severity: 'warning', remediate: undefined },
   LLMRemediationFailed: { for: undefined, severity: 'warning', remediate: undefined },
   LLMRemediationCircuitOpen: { for: undefined, severity: 'critical', remediate: undefined },
+  LLMRemediationRepeatedRestarts: { for: undefined, severity: 'warning', remediate: undefined },
+  LLMRemediationPerformed: { for: undefined, severity: 'info', remediate: undefined },
+  QwenSentinelConfigReloadFailed: { for: '5m', severity: 'warning', remediate: undefined },
 };
 
 const REMEDIATOR_RECEIVER = 'qwen-sentinel-remediator';
@@ -210,8 +216,8 @@ describe('prometheus rules', () => {
     assert.match(result.output, new RegExp(`SUCCESS: ${loadRules().length} rules found`));
   });
 
-  test('promtool test rules (unit tests of every alert)', { skip: !promtool && 'promtool missing' }, async () => {
-    const result = await run(promtool!, ['test', 'rules', 'qwen-sentinel.rules.test.yml'], repoPath('prometheus/rules'));
+  test('promtool test rules: every alert at a 15 s scrape, and the main ones at 61 s', { skip: !promtool && 'promtool missing' }, async () => {
+    const result = await run(promtool!, ['test', 'rules', 'qwen-sentinel.rules.test.yml', 'qwen-sentinel.rules.60s.test.yml'], repoPath('prometheus/rules'));
     assertSuccess(result, 'promtool test rules');
   });
 
@@ -236,6 +242,17 @@ describe('prometheus rules', () => {
       const names = metricNames(rule.expr);
       assert.ok(names.length > 0, `${rule.alert}: no metric found in ${rule.expr}`);
       for (const name of names) assert.ok(CONTRACT_METRICS.has(name) || name === 'up', `${rule.alert}: unknown metric ${name}`);
+    }
+  });
+
+  test('every alert has a runbook_url that points at its own heading in docs/alerts.md', () => {
+    const doc = readText('docs/alerts.md');
+    const anchors = new Set([...doc.matchAll(/^#{2,4} (.+)$/gm)].map((m) => m[1]!.toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')));
+    for (const rule of loadRules()) {
+      const url = rule.annotations?.runbook_url ?? '';
+      const anchor = /docs\/alerts\.md#([a-z0-9-]+)$/.exec(url)?.[1];
+      assert.equal(anchor, rule.alert!.toLowerCase(), `${rule.alert}: runbook_url ${url}`);
+      assert.ok(anchors.has(anchor!), `docs/alerts.md has no heading for ${rule.alert}`);
     }
   });
 
@@ -283,29 +300,32 @@ describe('alertmanager configuration', () => {
       assertSuccess(await run(amtool!, ['check-config', file]), `amtool check-config ${file}`);
     });
 
-    test(`${file} routes restart alerts to the remediator and the rest to default`, { skip: !amtool && 'amtool missing' }, async () => {
+    // Who gets which alert: the remediator, and people too.
+    test(`${file}: the remediator gets restart alerts and people still get them; info to chat, the rest to people`, { skip: !amtool && 'amtool missing' }, async () => {
       const cases = [
-        [REMEDIATOR_RECEIVER, ['alertname=LLMServerDown', 'severity=critical', 'remediate=restart', 'target=qwen3']],
-        [REMEDIATOR_RECEIVER, ['alertname=LLMServerHung', 'severity=critical', 'remediate=restart', 'target=qwen3']],
-        ['default', ['alertname=LLMServerGenerationErrors', 'severity=warning', 'target=qwen3']],
-        ['default', ['alertname=QwenSentinelExporterDown', 'severity=warning']],
+        [`${REMEDIATOR_RECEIVER},people`, ['alertname=LLMServerDown', 'severity=critical', 'remediate=restart', 'target=qwen3']],
+        [`${REMEDIATOR_RECEIVER},people`, ['alertname=LLMServerHung', 'severity=critical', 'remediate=restart', 'target=qwen3']],
+        [`${REMEDIATOR_RECEIVER},people`, ['alertname=LLMServerEngineDead', 'severity=critical', 'remediate=restart', 'target=qwen3']],
+        ['people', ['alertname=LLMServerGenerationErrors', 'severity=warning', 'target=qwen3']],
+        ['people', ['alertname=LLMRemediationCircuitOpen', 'severity=critical', 'target=qwen3']],
+        ['people', ['alertname=QwenSentinelExporterDown', 'severity=warning']],
+        ['people-chat', ['alertname=LLMRemediationPerformed', 'severity=info', 'target=qwen3', 'outcome=success']],
       ] as const;
-      for (const [receiver, labels] of cases) {
-        const result = await run(amtool!, ['config', 'routes', 'test', `--config.file=${file}`, `--verify.receivers=${receiver}`, ...labels]);
-        assert.equal(result.code, 0, `${labels.join(' ')} should go to ${receiver}:\n${result.output}`);
-        assert.equal(result.output.split('\n')[0], receiver);
+      for (const [receivers, labels] of cases) {
+        const result = await run(amtool!, ['config', 'routes', 'test', `--config.file=${file}`, `--verify.receivers=${receivers}`, ...labels]);
+        assert.equal(result.code, 0, `${labels.join(' ')} should go to ${receivers}:\n${result.output}`);
+        assert.equal(result.output.split('\n')[0], receivers);
       }
     });
 
     test(`${file} has the route and receiver shape the remediator and the stack rely on`, () => {
       const config = readYaml(file);
       assert.deepEqual(config.route.group_by, ['alertname', 'target']);
-      assert.equal(config.route.receiver, 'default');
-      assert.equal(config.route.group_wait, '5s');
-      assert.equal(config.route.group_interval, '1m');
-      assert.equal(config.route.repeat_interval, '4h');
-      const route = config.route.routes.find((r: Json) => r.receiver === REMEDIATOR_RECEIVER);
+      assert.equal(config.route.receiver, 'people');
+      const route = config.route.routes[0];
+      assert.equal(route.receiver, REMEDIATOR_RECEIVER, 'first among the routes');
       assert.deepEqual(route.matchers, ['remediate="restart"']);
+      assert.equal(route.continue, true, 'people are paged too');
       assert.equal(route.repeat_interval, '1m');
       const receiver = config.receivers.find((r: Json) => r.name === REMEDIATOR_RECEIVER);
       const webhook = receiver.webhook_configs[0];
@@ -314,9 +334,15 @@ describe('alertmanager configuration', () => {
       assert.equal(webhook.max_alerts, 0);
       assert.equal(webhook.http_config.authorization.type, 'Bearer');
       assert.equal(typeof webhook.http_config.authorization.credentials_file, 'string');
-      assert.ok(config.receivers.some((r: Json) => r.name === 'default'));
     });
   }
+
+  test('the example receivers for people (e-mail, Slack, WeCom) pass amtool check-config', { skip: !amtool && 'amtool missing' }, async () => {
+    assertSuccess(await run(amtool!, ['check-config', 'examples/alertmanager/receivers.yml']), 'amtool check-config examples/alertmanager/receivers.yml');
+    const config = readYaml('examples/alertmanager/receivers.yml');
+    const kinds = config.receivers.flatMap((r: Json) => Object.keys(r).filter((k) => k.endsWith('_configs')));
+    assert.deepEqual(kinds.sort(), ['email_configs', 'slack_configs', 'wechat_configs']);
+  });
 });
 
 // --- Grafana ---------------------------------------------------------------------------------------

@@ -152,3 +152,21 @@ test('SIGHUP (a closed terminal) stops the stack and everything it started', { t
   assert.equal(await stack.stop('SIGHUP'), 0);
   await eventually('everything it started to be gone', 10_000, async () => (started.filter(isAlive).length === 0 ? true : undefined));
 });
+
+test('the simulator does not take a port something already listens on by default: it says which one it chose', async () => {
+  const { defaultSimAddress } = await import('../../src/stack/main.ts');
+  const busy = await occupied();
+  try {
+    const [host, port] = busy.address.split(':') as [string, string];
+    const taken = await defaultSimAddress({ host, port: Number(port) });
+    assert.notEqual(taken.address.port, Number(port));
+    assert.match(taken.note!, new RegExp(`^port ${port} is taken \\(a model server already running\\?\\): the simulator listens on 127\\.0\\.0\\.1:${taken.address.port} instead$`));
+  } finally {
+    busy.close();
+  }
+  const free = await occupied();
+  const [host, port] = free.address.split(':') as [string, string];
+  free.close();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(await defaultSimAddress({ host, port: Number(port) }), { address: { host, port: Number(port) }, note: undefined });
+});

@@ -16,6 +16,8 @@ test('a firing, matching alert for a known target restarts it once; the restart 
   assert.equal(entry!.outcome, 'success');
   assert.deepEqual(entry!.decisions.map((d) => d.stage), ['stale', 'duplicate', 'starting', 'in_progress', 'cooldown', 'circuit_open', 'recovered']);
   assert.equal((await metrics.timeToHealthy.get()).values.find((v) => v.metricName === 'llm_remediation_time_to_healthy_seconds_count')?.value, 1);
+  assert.deepEqual((await metrics.lastActionInfo.get()).values.map((v) => v.labels), [{ target: 'qwen3', action: 'command', alertname: 'LLMServerDown', outcome: 'success' }]);
+  assert.equal((await metrics.lastTimeToHealthy.get()).values.length, 1);
 });
 
 test('the stages in order: resolved, not matching, invalid text, unknown target, stale', async () => {
@@ -94,6 +96,9 @@ test('a restart that the server does not survive is a failure, and failures open
   assert.deepEqual(await s.decide(payload({ fingerprint: 'f9' })), ['circuit_open']);
   await s.metrics.registry.metrics();
   assert.equal((await s.metrics.circuitOpen.get()).values[0]?.value, 1);
+  const infos = (await s.metrics.lastActionInfo.get()).values;
+  assert.equal(infos.length, 1, 'only the last action of a target is kept');
+  assert.equal(infos[0]!.labels.outcome, 'failure');
   // It closes by hand (an authenticated request), or once the window has passed.
   assert.equal(s.remediator.closeCircuit('qwen3'), true);
   assert.equal(s.remediator.snapshot()[0]!.state === 'circuit_open', false);
