@@ -56,8 +56,8 @@ test('a shutdown whose cleanup fails is logged and leaves exit code 1', async ()
   const saved = process.exitCode;
   const logged: string[] = [];
   const logger = { ...silentLogger, info: () => {}, error: (_o: unknown, msg: string) => void logged.push(msg) } as unknown as typeof silentLogger;
-  const done = onShutdownSignal(logger, async () => { throw new Error('disk gone'); }, { signals: ['SIGUSR2'] });
-  process.kill(process.pid, 'SIGUSR2');
+  const done = onShutdownSignal(logger, async () => { throw new Error('disk gone'); }, { signals: ['SIGWINCH'] });
+  process.kill(process.pid, 'SIGWINCH');
   await done;
   assert.equal(process.exitCode, 1);
   assert.deepEqual(logged, ['shutdown failed']);

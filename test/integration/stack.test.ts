@@ -132,7 +132,7 @@ test('the remediator refuses a taken port before starting any model server', { t
       remediator: { auth: { bearer_token_file: join(dir, 'token') } },
     }));
     const result = await new Promise<{ code: number | null; err: string }>((resolve) => {
-      execFile(process.execPath, [cli, 'remediator', `--config.file=${join(dir, 'sentinel.yml')}`, `--web.listen-address=${busy.address}`], (error, _out, err) => resolve({ code: error ? Number(error.code) : 0, err }));
+      execFile(process.execPath, [cli, 'remediator', `--config.file=${join(dir, 'sentinel.yml')}`, `--web.listen-address=${busy.address}`, `--storage.path=${join(dir, 'state')}`], (error, _out, err) => resolve({ code: error ? Number(error.code) : 0, err }));
     });
     assert.equal(result.code, 1);
     assert.match(result.err, /cannot listen on .*: address already in use/);
