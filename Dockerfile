@@ -8,7 +8,8 @@
 # `qwen-sentinel stack`, which starts local prometheus/alertmanager binaries, is not meant for
 # this image.
 
-ARG NODE_IMAGE=node:24-bookworm-slim
+# Node 24 LTS, the same release as the `node` devDependency in package.json.
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 # --- build: install everything (npm ci runs the `prepare` script: tsc -p tsconfig.build.json
 # compiles src/ to dist/). -------------------------------------------------------------------
@@ -43,5 +44,10 @@ RUN mkdir -p /var/lib/qwen-sentinel/remediator && chown -R node:node /var/lib/qw
 USER node
 # exporter, remediator, and the simulator's default port.
 EXPOSE 19150 19151 8000
+# The exporter on its default address (the image has no curl: Node's fetch). Other subcommands
+# bring their own: docker-compose.yml sets one per service (`docker run --health-cmd=...`, or
+# `--no-healthcheck`, elsewhere).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:19150/-/healthy', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "/app/bin/qwen-sentinel.js"]
 CMD ["--help"]

@@ -52,6 +52,26 @@ const targetSchema = z.strictObject({
   remediation: remediationSchema.optional(),
 });
 
+// The robot's webhook URL carries its access_token, so it may come from a file or the environment
+// instead, as API keys and the webhook token do.
+const dingtalkSchema = z
+  .strictObject({
+    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://oapi.dingtalk.com/robot/send?access_token=...' }).optional(),
+    url_file: z.string().min(1).optional(),
+    url_env: z.string().min(1).optional(),
+    secret_file: z.string().min(1).optional().describe('The robot\'s signing secret (加签, SEC...): each message is then signed with HMAC-SHA256.'),
+    secret_env: z.string().min(1).optional(),
+    timeout: positiveDuration.default(5000).describe('Deadline of one send; a send never holds up a restart.'),
+    at_mobiles: z.array(z.string().regex(/^\+?[0-9][0-9-]{2,19}$/, 'a mobile number such as 13800000000')).optional(),
+    at_all: z.boolean().default(false),
+  })
+  .superRefine((d, ctx) => {
+    const given = (['url', 'url_file', 'url_env'] as const).filter((k) => d[k] !== undefined);
+    if (given.length === 0) ctx.addIssue({ code: 'custom', path: ['url'], message: "required: set one of url, url_file or url_env (the robot's webhook URL)" });
+    if (given.length > 1) ctx.addIssue({ code: 'custom', path: [given[1]!], message: `set one of url, url_file or url_env, not ${given.join(' and ')}` });
+    if (d.secret_file !== undefined && d.secret_env !== undefined) ctx.addIssue({ code: 'custom', path: ['secret_env'], message: 'set one of secret_file or secret_env, not both' });
+  });
+
 const remediatorSchema = z
   .strictObject({
     auth: z
@@ -74,6 +94,10 @@ const remediatorSchema = z
       })
       .optional()
       .describe('Reconcile with Alertmanager\'s active alerts (GET /api/v2/alerts) on this interval, through the same stages: a firing alert is acted on even when no notification comes.'),
+    notify: z
+      .strictObject({ dingtalk: dingtalkSchema.optional() })
+      .optional()
+      .describe('Where the remediator itself reports every action it ran (Alertmanager has no DingTalk receiver).'),
   })
   .default({ match: { remediate: 'restart' }, max_body_bytes: 1 << 20, stale_after: 3_600_000 });
 

@@ -30,8 +30,8 @@ export async function readSecretFile(path: string, field: string): Promise<strin
   }
 }
 
-/** A secret from a file or an environment variable, whichever the config names. */
-async function readSecret(source: { file?: string | undefined; env?: string | undefined }, field: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+/** A secret from a file or an environment variable, whichever the config names (FIELD_file, FIELD_env). */
+export async function readSecret(source: { file?: string | undefined; env?: string | undefined }, field: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
   if (source.file !== undefined) return readSecretFile(source.file, `${field}_file`);
   if (source.env === undefined) return undefined;
   const value = env[source.env]?.trim();

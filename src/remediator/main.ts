@@ -3,6 +3,7 @@ import { formatFlags, parseFlags, parseListenAddress, UsageError, type FlagSpecs
 import { onShutdownSignal, reloadOnHangup } from '../lifecycle.ts';
 import { createLogger, parseLogLevel } from '../log.ts';
 import { readWebConfig } from '../web-config.ts';
+import { readDingtalk } from './notify/dingtalk.ts';
 import { remediationTargets, startRemediator, type RunningRemediator } from './server.ts';
 import { loadToken } from './token.ts';
 
@@ -12,7 +13,7 @@ export const remediatorFlags = {
   'storage.path': { type: 'string', default: 'data/', placeholder: 'DIR', help: 'Directory for the state of each target (restarts, cooldowns, the circuit, the server it owns) and the action history; written atomically, kept across restarts.' },
   'web.config.file': { type: 'string', placeholder: 'FILE', help: 'TLS and basic-auth config, in the Prometheus exporter-toolkit format (tls_server_config, basic_auth_users with bcrypt hashes).' },
   'web.enable-lifecycle': { type: 'boolean', help: 'Serve POST /-/reload (as Prometheus\' flag of that name). SIGHUP reloads either way.' },
-  'config.check': { type: 'boolean', help: 'Validate the config (and that the token and keys can be read) and exit.' },
+  'config.check': { type: 'boolean', help: 'Validate the config (and that the token, keys and DingTalk URL and secret can be read) and exit.' },
   'log.level': { type: 'string', default: 'info', placeholder: 'LEVEL', help: 'One of fatal, error, warn, info, debug, trace.' },
 } satisfies FlagSpecs;
 
@@ -36,6 +37,7 @@ export async function runRemediator(argv: string[]): Promise<void> {
   const { config, text } = await readConfigFile(path);
   const token = await loadToken(config);
   const targets = remediationTargets(config, path);
+  await readDingtalk(config);
   const webConfig = flags['web.config.file'] ? await readWebConfig(flags['web.config.file']) : undefined;
   if (flags['config.check']) {
     process.stdout.write(`config OK: ${targets.length} target(s) with remediation\n`);

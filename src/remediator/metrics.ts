@@ -17,6 +17,7 @@ export class RemediatorMetrics {
   readonly lastActionInfo = new Gauge({ name: 'llm_remediation_last_action_info', help: 'Always 1, for the last action of each target only: what it was, why (the alert), how it ended.', labelNames: ['target', 'action', 'alertname', 'outcome'], registers: [this.registry] });
   readonly lastTimeToHealthy = new Gauge({ name: 'llm_remediation_last_time_to_healthy_seconds', help: 'From the last successful action to the server answering again.', labelNames: ['target'], registers: [this.registry] });
   readonly timeToHealthy = new Histogram({ name: 'llm_remediation_time_to_healthy_seconds', help: 'From a remediation action to the server answering again (listing and a one-token generation).', labelNames: ['target'], buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600], registers: [this.registry] });
+  readonly notifications = new Counter({ name: 'llm_remediation_notifications_total', help: 'Messages about finished remediation actions sent to a chat channel (DingTalk), by outcome; failures are logged.', labelNames: ['channel', 'outcome'], registers: [this.registry] });
   readonly reconciles = new Counter({ name: 'llm_remediation_reconcile_total', help: "Reads of Alertmanager's active alerts, by outcome.", labelNames: ['outcome'], registers: [this.registry] });
   /** Read at each scrape: the circuit closes by time passing, with no event to update it. */
   readonly circuitOpen: Gauge;
@@ -57,6 +58,14 @@ export class RemediatorMetrics {
   addTarget(name: string, action: string): void {
     for (const outcome of ['success', 'failure']) this.actions.inc({ target: name, action, outcome }, 0);
     this.processExits.inc({ target: name }, 0);
+  }
+
+  /** Pre-initialises a configured notification channel's counters; a channel a reload removed loses them. */
+  setChannel(channel: string, configured: boolean): void {
+    for (const outcome of ['success', 'failure']) {
+      if (configured) this.notifications.inc({ channel, outcome }, 0);
+      else this.notifications.remove({ channel, outcome });
+    }
   }
 
   /** Drops the series of a target a reload removed. */

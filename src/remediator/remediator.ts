@@ -17,6 +17,8 @@ export interface RemediatorOptions {
   store: StateStore;
   history: ActionHistory;
   verifier: Verifier;
+  /** Told about every finished action (a chat message); must return at once and never throw. */
+  notify?: ((action: Readonly<ActionEntry>) => void) | undefined;
 }
 
 export interface AlertDecision {
@@ -221,6 +223,12 @@ export class Remediator {
       }
     }
     logger[outcome.ok ? 'info' : 'error']({ target: target.name, alertname, source: trigger.source, outcome: outcomeName, message: outcome.message }, 'remediation finished');
+    // Once the outcome is recorded, and not awaited: a chat channel can neither hold up nor fail it.
+    try {
+      this.#o.notify?.(structuredClone(entry));
+    } catch (err) {
+      logger.error({ target: target.name, err: (err as Error).message }, 'cannot report the remediation');
+    }
     if (recentRestarts(target, record, clock.now()) >= target.circuit.maxRestarts) {
       logger.error({ target: target.name, restarts: record.restartTimes.length, window_ms: target.circuit.windowMs }, 'crash-loop circuit open: no more actions until the window passes or it is closed by hand');
     }

@@ -11,6 +11,7 @@ import { actions } from './actions/index.ts';
 import { realClock, type Clock } from './clock.ts';
 import { ActionHistory } from './history.ts';
 import { RemediatorMetrics } from './metrics.ts';
+import { DingtalkNotifier, readDingtalk } from './notify/dingtalk.ts';
 import { startReconciler } from './reconcile.ts';
 import { Remediator } from './remediator.ts';
 import type { ManagedTarget } from './stages.ts';
@@ -70,6 +71,7 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
   let apiKeys = await readApiKeys(config);
   let byName = new Map(config.targets.map((t) => [t.name, t]));
   const verifier = probeVerifier({ targets: () => byName, apiKey: (t) => apiKeys.forTarget(t), clock });
+  const dingtalk = new DingtalkNotifier({ settings: await readDingtalk(config), logger: o.logger, metrics, clock });
   // The policy object is created after its actions, whose hooks report back to it.
   let remediator: Remediator | undefined;
 
@@ -104,7 +106,7 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
 
   let entries = new Map<string, Entry>();
   for (const { name, remediation } of remediationTargets(config, o.configFile?.path ?? 'config')) entries.set(name, await build(name, remediation));
-  const r = new Remediator({ targets: [...entries.values()].map((e) => e.managed), match: config.remediator.match, staleAfterMs: config.remediator.stale_after, logger: o.logger, metrics, clock, store, history, verifier });
+  const r = new Remediator({ targets: [...entries.values()].map((e) => e.managed), match: config.remediator.match, staleAfterMs: config.remediator.stale_after, logger: o.logger, metrics, clock, store, history, verifier, notify: (action) => dingtalk.notify(action) });
   remediator = r;
   const settings: WebhookSettings = { token: o.token, maxBodyBytes: config.remediator.max_body_bytes };
 
@@ -114,6 +116,7 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
   const apply = async (next: Config) => {
     const token = await loadToken(next);
     const nextKeys = await readApiKeys(next);
+    const nextDingtalk = await readDingtalk(next);
     const wanted = new Map(remediationTargets(next, o.configFile!.path).map((t) => [t.name, t.remediation]));
     const touched = [...new Set([...entries.keys(), ...wanted.keys()])].filter((name) => {
       const [before, after] = [entries.get(name)?.remediation, wanted.get(name)];
@@ -137,11 +140,16 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
     config = next;
     byName = new Map(next.targets.map((t) => [t.name, t]));
     apiKeys = nextKeys;
+    dingtalk.configure(nextDingtalk);
     settings.token = token;
     settings.maxBodyBytes = next.remediator.max_body_bytes;
   };
-  // A rotated token file is a change too, even when the config text is not.
-  const identity = async (c: Config, text: string) => `${text}\0${await loadToken(c).catch((err: Error) => err.message)}`;
+  // A rotated token file (or DingTalk URL or secret file) is a change too, even when the config text is not.
+  const identity = async (c: Config, text: string) => {
+    const token = await loadToken(c).catch((err: Error) => err.message);
+    const notify = await readDingtalk(c).then((d) => JSON.stringify(d) ?? '', (err: Error) => err.message);
+    return `${text}\0${token}\0${notify}`;
+  };
   const reloader = o.configFile ? new ConfigReloader({ file: o.configFile.path, registry: metrics.registry, logger: o.logger, apply, identity }) : undefined;
   await reloader?.started(config, o.configFile!.text);
 
@@ -181,7 +189,7 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
   ready = true;
   const am = config.remediator.alertmanager;
   const reconciler = am ? startReconciler({ url: am.url, intervalMs: am.interval, receiver: am.receiver, remediator: () => r, metrics, logger: o.logger, clock }) : undefined;
-  o.logger.info({ url: listening.url, targets: [...entries.keys()], storage: o.storagePath ?? null, reconcile: am?.url ?? null }, 'remediator listening');
+  o.logger.info({ url: listening.url, targets: [...entries.keys()], storage: o.storagePath ?? null, reconcile: am?.url ?? null, notify: config.remediator.notify?.dingtalk ? ['dingtalk'] : [] }, 'remediator listening');
   return {
     ...listening,
     remediator: r,
@@ -192,6 +200,8 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
       await reconciler?.stop();
       await listening.close();
       await r.stop();
+      // The last actions' messages (a shutdown interrupts restarts), each bounded by its timeout.
+      await dingtalk.drain();
     },
   };
 }

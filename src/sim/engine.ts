@@ -38,8 +38,34 @@ export interface JobSink {
   error(): void;
 }
 
+/** A cumulative histogram in Prometheus's shape: what a server's own /metrics shows of latencies. */
+export class LatencyHistogram {
+  readonly buckets: readonly number[];
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+  constructor(buckets: readonly number[]) {
+    this.buckets = buckets;
+    this.counts = buckets.map(() => 0);
+  }
+  observe(seconds: number): void {
+    this.buckets.forEach((le, i) => {
+      if (seconds <= le) this.counts[i]! += 1;
+    });
+    this.sum += seconds;
+    this.count += 1;
+  }
+}
+
+// vLLM's buckets (vllm/v1/metrics/loggers.py), the server whose dashboards read these.
+const ttftBuckets = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];
+const interTokenBuckets = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
+
 interface Job {
   tokens: readonly SimToken[];
+  /** When it was submitted, and when its last token came out: its latencies. */
+  submitted: number;
+  lastToken: number;
   sink: JobSink;
   index: number;
   pending: SimToken[];
@@ -58,6 +84,9 @@ export class Engine {
   /** Tokens other (simulated) users got while the engine was saturated. */
   #phantom = 0;
   #saturatedSince: number | undefined;
+  /** Time from submission to the first token, and between tokens, of every request. */
+  readonly timeToFirstToken = new LatencyHistogram(ttftBuckets);
+  readonly interToken = new LatencyHistogram(interTokenBuckets);
 
   constructor(options: EngineOptions) {
     this.#o = { timers: realTimers, ...options };
@@ -94,7 +123,8 @@ export class Engine {
 
   /** Queues a generation; returns a cancel function (the client went away). */
   submit(tokens: readonly SimToken[], sink: JobSink): () => void {
-    const job: Job = { tokens, sink, index: 0, pending: [], due: 0, timer: undefined, stalled: false };
+    const now = this.#o.timers.now();
+    const job: Job = { tokens, submitted: now, lastToken: now, sink, index: 0, pending: [], due: 0, timer: undefined, stalled: false };
     this.#queue.push(job);
     this.#pump();
     return () => {
@@ -172,6 +202,10 @@ export class Engine {
     job.pending.push(job.tokens[job.index]!);
     job.index += 1;
     this.#produced += 1;
+    const now = this.#o.timers.now();
+    if (job.index === 1) this.timeToFirstToken.observe((now - job.submitted) / 1000);
+    else this.interToken.observe((now - job.lastToken) / 1000);
+    job.lastToken = now;
     const last = job.index >= job.tokens.length;
     // The first token goes out alone, then one chunk per stream interval, as vLLM does.
     if (last || job.index === 1 || job.pending.length >= this.#o.streamInterval) {

@@ -23,6 +23,10 @@ export interface LoopOptions {
   alertmanager?: { bin: string; address: ListenAddress } | undefined;
   /** Scrape and rule evaluation interval (a Prometheus duration). */
   interval: string;
+  /** The model server whose own /metrics Prometheus scrapes (job vllm). */
+  model?: { address: string; target: string } | undefined;
+  /** The config file both components were given: they then reload it and export its reload metrics. */
+  configFile?: { path: string; text: string } | undefined;
   level: LogLevel;
   logger: Logger;
   teardown: Teardown;
@@ -46,15 +50,15 @@ export interface RunningLoop {
  * registered in teardown, so a failure half-way or a signal stops what was started.
  */
 export async function startLoop(o: LoopOptions): Promise<RunningLoop> {
-  const remediator = await startRemediator({ config: o.config, token: await loadToken(o.config), listen: o.remediator, logger: createLogger('remediator', o.level), storagePath: join(o.dir, 'remediator-data'), ...(o.stdio ? { stdio: o.stdio } : {}) });
+  const remediator = await startRemediator({ config: o.config, token: await loadToken(o.config), listen: o.remediator, logger: createLogger('remediator', o.level), storagePath: join(o.dir, 'remediator-data'), ...(o.stdio ? { stdio: o.stdio } : {}), ...(o.configFile ? { configFile: o.configFile } : {}) });
   o.teardown.add(() => remediator.close());
-  const exporter = await startExporter({ config: o.config, listen: o.exporter, logger: createLogger('exporter', o.level) });
+  const exporter = await startExporter({ config: o.config, listen: o.exporter, logger: createLogger('exporter', o.level), ...(o.configFile ? { configFile: o.configFile } : {}) });
   o.teardown.add(() => exporter.close());
   const urls: Record<string, string> = { exporter: exporter.url, remediator: remediator.url };
   if (o.prometheus && o.alertmanager) {
     const am = hostPort(o.alertmanager.address);
     const prom = hostPort(o.prometheus.address);
-    const wiring = { exporter: hostPort(o.exporter), remediator: hostPort(o.remediator), alertmanager: am, tokenFile: o.tokenFile, interval: o.interval };
+    const wiring = { exporter: hostPort(o.exporter), remediator: hostPort(o.remediator), alertmanager: am, tokenFile: o.tokenFile, interval: o.interval, model: o.model };
     const promConfig = await writePrometheusConfig(o.dir, wiring);
     const amConfig = await writeAlertmanagerConfig(o.dir, wiring);
     const alertmanager = startExternal('alertmanager', o.alertmanager.bin, [`--config.file=${amConfig}`, `--storage.path=${join(o.dir, 'alertmanager-data')}`, `--web.listen-address=${am}`, '--cluster.listen-address='], o.dir, o.logger);

@@ -123,8 +123,9 @@ async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown
     ],
     remediator: { auth: { bearer_token_file: tokenFile }, ...(am ? { alertmanager: alertmanagerSection(am, flags['probe.interval']!) } : {}) },
   };
-  await writeFile(join(dir, 'sentinel.yml'), stringify(configData));
-  const config = parseConfig(configData, 'stack config');
+  const configFile = { path: join(dir, 'sentinel.yml'), text: stringify(configData) };
+  await writeFile(configFile.path, configFile.text);
+  const config = parseConfig(configData, configFile.path);
   if (cooldown <= startupDelay) logger.warn({ cooldown, startup_delay: startupDelay }, 'cooldown shorter than the startup delay: a loading server may be restarted again');
 
   const loop = await startLoop({
@@ -136,6 +137,9 @@ async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown
     prometheus: prometheusBin && prom ? { bin: prometheusBin, address: prom } : undefined,
     alertmanager: alertmanagerBin && am ? { bin: alertmanagerBin, address: am } : undefined,
     interval: flags['probe.interval']!,
+    // vLLM's own metrics for the dashboard's vLLM row; the other flavors' have other names.
+    model: flavor === 'vllm' ? { address: hostPort(sim), target: 'qwen3' } : undefined,
+    configFile,
     level,
     logger,
     teardown,

@@ -17,19 +17,26 @@ export interface Wiring {
   tokenFile: string;
   /** Scrape and rule evaluation interval, short so the demo reacts in seconds. */
   interval: string;
+  /** The model server's own /metrics (job vllm): its host:port and the target name it is probed as. */
+  model?: { address: string; target: string } | undefined;
 }
 
 type Yaml = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** The blackbox-style job: Prometheus names the servers, the exporter probes them at /probe. */
 export const probeJob = 'qwen-sentinel-probe';
+/** The model server's own metrics, read by the dashboard's vLLM row. */
+export const modelJob = 'vllm';
 
 /** prometheus.yml with the stack's addresses and intervals; rules copied beside it. */
 export async function writePrometheusConfig(dir: string, w: Wiring): Promise<string> {
   const config = parse(await readFile(join(shippedDir, 'prometheus.yml'), 'utf8')) as Yaml;
   config.global = { ...config.global, scrape_interval: w.interval, evaluation_interval: w.interval };
   const jobs: Record<string, string> = { 'qwen-sentinel-exporter': w.exporter, 'qwen-sentinel-remediator': w.remediator };
+  // Without a model server of ours to point it at, the job would scrape a stranger on port 8000.
+  config.scrape_configs = (config.scrape_configs as Yaml[]).filter((job) => job.job_name !== modelJob || w.model);
   for (const job of config.scrape_configs as Yaml[]) {
+    if (job.job_name === modelJob && w.model) job.static_configs = [{ targets: [w.model.address], labels: { target: w.model.target } }];
     const address = jobs[job.job_name];
     if (address) job.static_configs = [{ targets: [address] }];
     if (job.job_name === probeJob) {

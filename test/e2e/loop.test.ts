@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { dashboardQueries, stepFor, substitute } from '../helpers/dashboard-queries.ts';
 import { requireBinary } from '../helpers/require-binary.ts';
 import { descendants, eventually, isAlive, startStack, type StackChild } from '../helpers/stack-child.ts';
 
@@ -17,6 +18,7 @@ const startupDelay = '5s';
 interface TargetView { pid: number | null; restarts: number; unexpected_exits: number; last_action: { alertname: string; outcome: string } | null }
 
 let stack: StackChild;
+let startedAt = 0;
 const targetState = async (): Promise<TargetView> => {
   const body = (await (await fetch(`${stack.urls.remediator}/api/v1/targets`)).json()) as { targets: TargetView[] };
   return body.targets[0]!;
@@ -48,6 +50,7 @@ async function staysAt(restarts: number): Promise<void> {
 before(async () => {
   if (skip) return;
   const any = '127.0.0.1:0';
+  startedAt = Date.now() / 1000;
   stack = await startStack([
     `--sim.listen-address=${any}`, `--exporter.listen-address=${any}`, `--remediator.listen-address=${any}`,
     `--prometheus.listen-address=${any}`, `--alertmanager.listen-address=${any}`,
@@ -116,4 +119,26 @@ test('a hung server (listing answers 200, no tokens) is restarted once and repor
   assert.notEqual(state.pid, before.pid);
   assert.equal(state.last_action?.alertname, 'LLMServerHung');
   await staysAt(before.restarts + 1);
+});
+
+// Last, when the run has left a crash, a hang, their alerts and restarts in Prometheus: the
+// dashboard's every query (panels, annotations, variables) over the whole run, as Grafana would
+// ask for it, must be valid and draw something.
+test('every dashboard query is valid PromQL and has data from this run', { skip, timeout: 120_000 }, async () => {
+  const end = Date.now() / 1000;
+  const rangeSeconds = end - startedAt;
+  const scrapeSeconds = Number.parseInt(probeInterval, 10);
+  const empty: string[] = [];
+  const queries = dashboardQueries();
+  assert.ok(queries.length >= 40, `only ${queries.length} queries found`);
+  for (const q of queries) {
+    const stepSeconds = stepFor(q, rangeSeconds, scrapeSeconds);
+    const expr = substitute(q.expr, { stepSeconds, rangeSeconds, scrapeSeconds });
+    const params = new URLSearchParams({ query: expr, start: String(startedAt), end: String(end), step: String(stepSeconds) });
+    const answer = (await (await fetch(`${stack.urls.prometheus}/api/v1/query_range?${params}`)).json()) as { status: string; error?: string; data?: { result: Array<{ values: Array<[number, string]> }> } };
+    assert.equal(answer.status, 'success', `${q.where}: ${answer.error} in ${expr}`);
+    const drawn = answer.data!.result.some((series) => series.values.some(([, v]) => Number.isFinite(Number(v))));
+    if (!drawn) empty.push(`${q.where}: ${expr}`);
+  }
+  assert.deepEqual(empty, [], 'queries without a single value over the run');
 });

@@ -10,6 +10,7 @@ const INSTALL_HINTS: Record<string, string> = {
   alertmanager: 'apt-get install prometheus-alertmanager',
   amtool: 'apt-get install prometheus-alertmanager',
   chromium: 'apt-get install chromium',
+  'docker-compose': 'apt-get install docker-compose',
 };
 
 /** Searches PATH for an executable regular file called `name` (no shell involved). */
@@ -42,7 +43,7 @@ export function requireBinary(name: string, t?: TestContext): string | undefined
   if (found !== undefined) return found;
   const hint = INSTALL_HINTS[name] ?? `install ${name}`;
   if (process.env.CI === 'true') {
-    throw new Error(`${name} is required in CI but was not found on PATH (${process.env.PATH ?? ''}). Install it: ${hint} (Debian: apt-get install prometheus prometheus-alertmanager).`);
+    throw new Error(`${name} is required in CI but was not found on PATH (${process.env.PATH ?? ''}). Install it: ${hint} (or run .ci/run, which installs everything the suite needs).`);
   }
   const message = `!!! SKIPPED: ${name} not found on PATH; the tests that need it do not run. Install it: ${hint}`;
   process.stderr.write(`\n${'!'.repeat(message.length)}\n${message}\n${'!'.repeat(message.length)}\n\n`);

@@ -134,3 +134,29 @@ for (const [text, message] of invalid) {
     });
   });
 }
+
+test('remediator.notify.dingtalk: defaults, and the URL from exactly one of url, url_file or url_env', () => {
+  const { remediator } = parseConfigText(`${minimal}remediator:\n  notify:\n    dingtalk: {url_file: /etc/qs/dingtalk-url, secret_env: DT_SECRET}\n`);
+  assert.deepEqual(remediator.notify, { dingtalk: { url_file: '/etc/qs/dingtalk-url', secret_env: 'DT_SECRET', timeout: 5000, at_all: false } });
+});
+
+const invalidNotify: Array<[string, string]> = [
+  ['dingtalk: {url: "https://oapi.dingtalk.com/robot/send?access_token=x", url_env: DT_URL}', 'config: remediator.notify.dingtalk.url_env: set one of url, url_file or url_env, not url and url_env'],
+  ['dingtalk: {url_file: /u, url_env: DT_URL}', 'config: remediator.notify.dingtalk.url_env: set one of url, url_file or url_env, not url_file and url_env'],
+  ['dingtalk: {secret_file: /s}', "config: remediator.notify.dingtalk.url: required: set one of url, url_file or url_env (the robot's webhook URL)"],
+  ['dingtalk: {url_env: DT_URL, secret_file: /s, secret_env: S}', 'config: remediator.notify.dingtalk.secret_env: set one of secret_file or secret_env, not both'],
+  ['dingtalk: {url: "oapi.dingtalk.com/robot/send"}', 'config: remediator.notify.dingtalk.url: must be an http(s) URL such as https://oapi.dingtalk.com/robot/send?access_token=...'],
+  ['dingtalk: {url_env: DT_URL, timeout: 0s}', 'config: remediator.notify.dingtalk.timeout: must be greater than 0'],
+  ['dingtalk: {url_env: DT_URL, at_mobiles: [boss]}', 'config: remediator.notify.dingtalk.at_mobiles[0]: a mobile number such as 13800000000'],
+  ['wecom: {url_env: X}', 'config: remediator.notify.wecom: unknown field'],
+];
+
+for (const [notify, message] of invalidNotify) {
+  test(`refuses: ${message}`, () => {
+    assert.throws(() => parseConfigText(`${minimal}remediator:\n  notify: {${notify}}\n`), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.message, message);
+      return true;
+    });
+  });
+}

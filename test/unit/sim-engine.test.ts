@@ -108,3 +108,19 @@ test('a cancelled request frees its slot at once', () => {
   assert.deepEqual(b.events, ['start@150', '1@250!']);
   assert.equal(engine.running, 0);
 });
+
+test('latency histograms as vLLM keeps them: time to first token includes the queue, then one gap per token', () => {
+  const { timers, job, engine } = setup({ slots: 1 });
+  job(3);
+  job(2); // waits for the slot: 100 + 40 ms in the queue, then its own 100 ms prefill
+  timers.advance(1000);
+  const ttft = engine.timeToFirstToken;
+  assert.equal(ttft.count, 2);
+  assert.ok(Math.abs(ttft.sum - (0.1 + 0.24)) < 1e-9);
+  assert.equal(ttft.counts[ttft.buckets.indexOf(0.1)], 1, 'the first at 0.1 s, in le="0.1"');
+  assert.equal(ttft.counts[ttft.buckets.indexOf(0.25)], 2);
+  const gaps = engine.interToken;
+  assert.equal(gaps.count, 3, 'two gaps of the first request, one of the second');
+  assert.equal(gaps.counts[gaps.buckets.indexOf(0.025)], 3, 'every gap is 1/50 s');
+  assert.equal(gaps.counts[gaps.buckets.indexOf(0.01)], 0);
+});

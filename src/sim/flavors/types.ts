@@ -1,5 +1,5 @@
 import type { ChatPlan, ChunkMeta, SimToken } from '../completion.ts';
-import type { Engine } from '../engine.ts';
+import type { Engine, LatencyHistogram } from '../engine.ts';
 import type { SimFault } from '../faults.ts';
 
 /** An HTTP answer: an object body is sent as JSON, a string as text, undefined as an empty body. */
@@ -71,9 +71,18 @@ export interface Flavor {
   streamError(message: string): { payloads: object[]; done: boolean };
 }
 
+type Sample = { name: string; type: 'gauge' | 'counter'; labels: string; value: number } | { name: string; type: 'histogram'; labels: string; histogram: LatencyHistogram };
+
+function lines(m: Sample): string {
+  if (m.type !== 'histogram') return `${m.name}${m.type === 'counter' ? '_total' : ''}{${m.labels}} ${m.value}\n`;
+  const h = m.histogram;
+  const buckets = h.buckets.map((le, i) => `${m.name}_bucket{${m.labels},le="${le}"} ${h.counts[i]}\n`).join('');
+  return `${buckets}${m.name}_bucket{${m.labels},le="+Inf"} ${h.count}\n${m.name}_sum{${m.labels}} ${h.sum}\n${m.name}_count{${m.labels}} ${h.count}\n`;
+}
+
 /** Prometheus text exposition of a few samples, as a server's own /metrics. */
-export function exposition(metrics: Array<{ name: string; type: 'gauge' | 'counter'; labels: string; value: number }>): Reply {
-  const text = metrics.map((m) => `# HELP ${m.name} ${m.name}\n# TYPE ${m.name} ${m.type}\n${m.name}${m.type === 'counter' ? '_total' : ''}{${m.labels}} ${m.value}\n`).join('');
+export function exposition(metrics: Sample[]): Reply {
+  const text = metrics.map((m) => `# HELP ${m.name} ${m.name}\n# TYPE ${m.name} ${m.type}\n${lines(m)}`).join('');
   return { status: 200, body: text, contentType: 'text/plain; version=0.0.4; charset=utf-8' };
 }
 

@@ -58,6 +58,8 @@ export const vllm: Flavor = {
           { name: 'vllm:num_requests_waiting', type: 'gauge', labels, value: state.engine.waiting },
           { name: 'vllm:kv_cache_usage_perc', type: 'gauge', labels, value: Math.min(1, state.engine.running / state.engine.slots) },
           { name: 'vllm:generation_tokens', type: 'counter', labels, value: state.engine.generated },
+          { name: 'vllm:time_to_first_token_seconds', type: 'histogram', labels, histogram: state.engine.timeToFirstToken },
+          { name: 'vllm:inter_token_latency_seconds', type: 'histogram', labels, histogram: state.engine.interToken },
           ...['awake', 'weights_offloaded'].map((s) => ({ name: 'vllm:engine_sleep_state', type: 'gauge' as const, labels: `${labels},sleep_state="${s}"`, value: (fault === 'asleep') === (s !== 'awake') ? 1 : 0 })),
         ]),
       // Dev-mode endpoints (VLLM_SERVER_DEV_MODE=1), the ones a sleeping or paused server has.
