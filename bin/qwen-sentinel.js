@@ -4,7 +4,8 @@ const [major] = process.versions.node.split('.').map(Number);
 if (major < 24) {
   process.stderr.write(
     `qwen-sentinel needs Node.js 24 or newer; this is ${process.version} (${process.execPath}).\n` +
-      'Inside the project, run it through npm (npx qwen-sentinel, npm start): npm ci brings Node 24 as a devDependency.\n',
+      'In a git checkout, run it through npm (npx qwen-sentinel, npm start) or node_modules/.bin/node dist/cli.js: npm ci brings Node 24.\n' +
+      'Installed with npm install -g: put Node.js 24 first on PATH (https://nodejs.org/en/download).\n',
   );
   process.exit(1);
 }
