@@ -1,10 +1,12 @@
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import type { ConfigReloader } from './config/reloader.ts';
 import type { ListenAddress } from './flags.ts';
+import type { TlsOptions } from './web-config.ts';
 
 export interface OpsRoutes {
   registry: Registry;
@@ -24,6 +26,12 @@ export interface OpsRoutes {
 export function createOpsApp(ops: OpsRoutes): Express {
   const app = express();
   app.disable('x-powered-by');
+  // Any answer sent before its request's body has arrived (a refusal, a 404) ends the connection:
+  // reading the rest would hold the socket for as long as the sender likes.
+  app.use((req, res, next) => {
+    res.once('finish', () => req.complete || closeConnection(req, res));
+    next();
+  });
   if (ops.guard) app.use(ops.guard);
   app.get('/metrics', async (_req, res) => {
     res.type(ops.registry.contentType).send(await ops.registry.metrics());
@@ -53,6 +61,31 @@ export function createOpsApp(ops: OpsRoutes): Express {
   return app;
 }
 
+// After a refusal the connection is half-closed at once and destroyed 500 ms later: destroying it
+// while the client still sends makes the kernel answer with a reset, which can discard our answer
+// before the client reads it (a 413 seen as a transport error is retried by Alertmanager).
+const lingerMs = 500;
+
+/**
+ * Closes the connection once this response is sent, without reading the rest of the request: with
+ * `Connection: close` when the headers are not out yet, then end, discard, destroy.
+ */
+export function closeConnection(req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket;
+  if (!res.headersSent) {
+    res.setHeader('connection', 'close');
+    // Node ends a `Connection: close` response with destroySoon(): linger instead (as Go's server does).
+    socket.destroySoon = () => void socket.end();
+  }
+  const close = () => {
+    socket.end();
+    socket.resume();
+    setTimeout(() => socket.destroy(), lingerMs).unref();
+  };
+  if (res.writableFinished) close();
+  else res.once('finish', close);
+}
+
 export interface Listening {
   server: Server;
   /** http://HOST:PORT with the port actually bound (port 0 picks one). */
@@ -73,9 +106,28 @@ export function listenError(address: ListenAddress, err: NodeJS.ErrnoException):
 // request within 30 s, an idle keep-alive connection closed after 5 s, at most 512 connections.
 const limits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, maxConnections: 512 };
 
-export function listen(app: Express, address: ListenAddress, tls?: import('node:https').ServerOptions): Promise<Listening> {
+/**
+ * What no route answered (404) or an error that reached the end: in place of Express' final
+ * handler, which reads the whole request body before it answers.
+ */
+function unhandled(req: IncomingMessage, res: ServerResponse, err?: unknown): void {
+  if (res.headersSent) return void req.socket.destroy();
+  const status = (err as { status?: unknown } | undefined)?.status;
+  const code = err === undefined ? 404 : typeof status === 'number' && status >= 400 && status < 600 ? status : 500;
+  if (code >= 500) console.error(err);
+  if (!req.complete) closeConnection(req, res);
+  res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8' }).end(`${STATUS_CODES[code] ?? 'Error'}\n`);
+}
+
+export function listen(app: Express, address: ListenAddress, tls?: TlsOptions): Promise<Listening> {
   return new Promise((resolve, reject) => {
-    const server = tls ? createHttpsServer(tls, app) : createHttpServer(app);
+    const { acceptClient, ...options } = tls ?? {};
+    // An Express app takes a third argument, called when nothing answered (its types omit it).
+    const handle = app as unknown as (req: IncomingMessage, res: ServerResponse, done: (err?: unknown) => void) => void;
+    const serve = (req: IncomingMessage, res: ServerResponse) => handle(req, res, (err) => unhandled(req, res, err));
+    const server = tls ? createHttpsServer(options, serve) : createHttpServer(serve);
+    // Client-certificate rules Node's options cannot express are checked once the handshake is done.
+    if (acceptClient) server.on('secureConnection', (socket: TLSSocket) => acceptClient(socket) || socket.destroy());
     server.headersTimeout = limits.headersTimeoutMs;
     server.requestTimeout = limits.requestTimeoutMs;
     server.keepAliveTimeout = limits.keepAliveTimeoutMs;

@@ -31,46 +31,75 @@ export interface ReconcileOptions {
   clock: Clock;
 }
 
-const maxBytes = 16 << 20;
+/** A larger answer is refused, announced or not (a chunked one is counted while it streams). */
+export const maxAnswerBytes = 16 << 20;
 
 /** One read of the active alerts routed to our receiver, neither silenced nor inhibited. */
 export async function activeAlerts(o: Pick<ReconcileOptions, 'url' | 'receiver'>, signal: AbortSignal): Promise<Trigger[]> {
   const query = new URLSearchParams({ active: 'true', silenced: 'false', inhibited: 'false', unprocessed: 'false', receiver: `^${o.receiver.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$` });
   const res = await request(`${o.url.replace(/\/+$/, '')}/api/v2/alerts?${query}`, { signal, headers: { accept: 'application/json' } });
-  if (res.statusCode !== 200) {
-    await res.body.dump();
-    throw new Error(`HTTP ${res.statusCode}`);
-  }
   const length = Number(res.headers['content-length'] ?? 0);
-  if (length > maxBytes) {
+  if (res.statusCode !== 200 || length > maxAnswerBytes) {
     await res.body.dump();
-    throw new Error(`answer of ${length} bytes`);
+    throw new Error(res.statusCode !== 200 ? `HTTP ${res.statusCode}` : `answer of ${length} bytes`);
   }
-  const parsed = apiAlerts.safeParse(await res.body.json());
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    // Leaving the loop destroys the body: the rest is never read.
+    if (size > maxAnswerBytes) throw new Error(`answer over ${maxAnswerBytes} bytes`);
+    chunks.push(chunk);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new Error('answer is not JSON');
+  }
+  const parsed = apiAlerts.safeParse(data);
   if (!parsed.success) throw new Error('not an Alertmanager v2 alert list');
   return parsed.data
     .filter((a) => a.status.state === 'active')
     .map((a) => ({ source: 'reconcile', status: 'firing', labels: a.labels, fingerprint: a.fingerprint, startsAt: a.startsAt, endsAt: a.endsAt }));
 }
 
-/** Reads Alertmanager every interval until stopped; failures are logged once and counted. */
+export type ReconcileOutcome = 'success' | 'failure';
+
+/**
+ * One pass: read (bounded by min(interval, 10 s)), hand the alerts to the remediator, count the
+ * outcome in llm_remediation_reconcile_total. Failures are logged once until a pass succeeds.
+ * Resolves to undefined when `stop` ended the pass (not counted).
+ */
+export function reconciler(o: ReconcileOptions): (stop?: AbortSignal) => Promise<ReconcileOutcome | undefined> {
+  let failing = false;
+  return async (stop) => {
+    const timeout = AbortSignal.timeout(Math.min(10_000, o.intervalMs));
+    try {
+      const alerts = await activeAlerts(o, stop ? AbortSignal.any([stop, timeout]) : timeout);
+      if (alerts.length > 0) o.remediator().handle(alerts);
+      o.metrics.reconciles.inc({ outcome: 'success' });
+      if (failing) o.logger.info({ url: o.url }, 'reading Alertmanager works again');
+      failing = false;
+      return 'success';
+    } catch (err) {
+      if (stop?.aborted) return undefined;
+      o.metrics.reconciles.inc({ outcome: 'failure' });
+      const message = timeout.aborted ? `no answer within ${Math.min(10_000, o.intervalMs)} ms` : (err as Error).message;
+      if (!failing) o.logger.warn({ url: o.url, err: message }, "cannot read Alertmanager's active alerts; relying on webhooks until it answers");
+      failing = true;
+      return 'failure';
+    }
+  };
+}
+
+/** Reads Alertmanager every interval until stopped. */
 export function startReconciler(o: ReconcileOptions): { stop(): Promise<void> } {
   const stop = new AbortController();
-  let failing = false;
+  const pass = reconciler(o);
   const loop = (async () => {
     while (!stop.signal.aborted) {
-      try {
-        const alerts = await activeAlerts(o, AbortSignal.any([stop.signal, AbortSignal.timeout(Math.min(10_000, o.intervalMs))]));
-        if (alerts.length > 0) o.remediator().handle(alerts);
-        o.metrics.reconciles.inc({ outcome: 'success' });
-        if (failing) o.logger.info({ url: o.url }, 'reading Alertmanager works again');
-        failing = false;
-      } catch (err) {
-        if (stop.signal.aborted) break;
-        o.metrics.reconciles.inc({ outcome: 'failure' });
-        if (!failing) o.logger.warn({ url: o.url, err: (err as Error).message }, "cannot read Alertmanager's active alerts; relying on webhooks until it answers");
-        failing = true;
-      }
+      await pass(stop.signal);
       await o.clock.sleep(o.intervalMs, stop.signal);
     }
   })();

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import express, { type ErrorRequestHandler, type RequestHandler, type Router } from 'express';
+import express, { type RequestHandler, type Router } from 'express';
 import type { Logger } from '../log.ts';
+import { closeConnection } from '../web.ts';
 import { webhookSchema } from './alert-schema.ts';
 import type { RemediatorMetrics } from './metrics.ts';
 import type { Remediator } from './remediator.ts';
@@ -31,7 +32,8 @@ export function hasToken(header: string | undefined, token: string): boolean {
 
 /**
  * POST /webhook. Alertmanager retries 5xx and transport errors but never 4xx, so every bad request
- * gets a 4xx (and executes nothing), and the answer never waits for the restart.
+ * gets a 4xx (and executes nothing), and the answer never waits for the restart. A refusal ends the
+ * connection and reads no more of the body: a sender must not hold a socket for as long as it likes.
  */
 export function webhookRouter(o: WebhookOptions): Router {
   const router = express.Router();
@@ -40,30 +42,63 @@ export function webhookRouter(o: WebhookOptions): Router {
     o.metrics.requests.inc({ code: String(code) });
     res.status(code).json(body);
   };
+  const refuse = (req: express.Request, res: express.Response, code: number, body: object) => {
+    closeConnection(req, res);
+    reply(res, code, body);
+  };
+  const tooLarge = () => ({ error: `body larger than ${o.settings.maxBodyBytes} bytes` });
 
   const authenticate: RequestHandler = (req, res, next) => {
     if (hasToken(req.get('authorization'), o.settings.token)) return next();
     o.logger.warn({ remote: req.ip, user_agent: req.get('user-agent')?.slice(0, 200) }, 'webhook rejected: missing or wrong bearer token');
     res.set('www-authenticate', 'Bearer');
-    reply(res, 401, { error: 'missing or wrong bearer token' });
+    refuse(req, res, 401, { error: 'missing or wrong bearer token' });
   };
 
-  // A body announced over the limit is refused before a byte of it is read, and the connection
-  // closed: reading it first would hold the socket for as long as the sender likes.
-  const announcedSize: RequestHandler = (req, res, next) => {
+  // Refused before a byte of the body is read: a body that is not JSON, or announced over the limit.
+  const headers: RequestHandler = (req, res, next) => {
+    if (!req.is('application/json') || !['identity', undefined].includes(req.get('content-encoding')?.toLowerCase())) {
+      o.logger.warn({ content_type: req.get('content-type')?.slice(0, 200), content_encoding: req.get('content-encoding')?.slice(0, 200) }, 'webhook rejected: not JSON');
+      return refuse(req, res, 415, { error: 'expected Content-Type: application/json (not compressed)' });
+    }
     const length = Number(req.get('content-length') ?? 0);
     if (!(length > o.settings.maxBodyBytes)) return next();
     o.logger.warn({ content_length: length }, 'webhook rejected: body larger than max_body_bytes');
-    res.set('connection', 'close');
-    reply(res, 413, { error: `body larger than ${o.settings.maxBodyBytes} bytes` });
-    res.on('finish', () => req.socket.destroy());
+    refuse(req, res, 413, tooLarge());
+  };
+
+  // The limit holds while the body streams in (a chunked body announces no length): 413 as soon
+  // as it is passed, not after the sender chose to stop.
+  const readBody: RequestHandler = (req, res, next) => {
+    const limit = o.settings.maxBodyBytes;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size <= limit) return void chunks.push(chunk);
+      done = true;
+      chunks.length = 0;
+      o.logger.warn({ received: size }, 'webhook rejected: body larger than max_body_bytes');
+      refuse(req, res, 413, tooLarge());
+    });
+    req.on('end', () => {
+      if (done) return;
+      done = true;
+      try {
+        req.body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch (err) {
+        o.logger.warn({ err: (err as Error).message.slice(0, 200) }, 'webhook rejected: unreadable body');
+        return reply(res, 400, { error: `invalid JSON: ${(err as Error).message.slice(0, 200)}` });
+      }
+      next();
+    });
+    // Aborted by the sender: there is no one to answer.
+    req.on('error', () => (done = true));
   };
 
   const accept: RequestHandler = (req, res) => {
-    if (!req.is('application/json')) {
-      o.logger.warn({ content_type: req.get('content-type')?.slice(0, 200) }, 'webhook rejected: not JSON');
-      return reply(res, 415, { error: 'expected Content-Type: application/json' });
-    }
     const parsed = webhookSchema.safeParse(req.body);
     if (!parsed.success) {
       const issues = parsed.error.issues.slice(0, 10).map((i) => `${i.path.join('.').slice(0, 100) || '(body)'}: ${i.message.slice(0, 200)}`);
@@ -77,14 +112,6 @@ export function webhookRouter(o: WebhookOptions): Router {
     reply(res, 200, { status: 'accepted', decisions: decisions.length > 100 ? `${decisions.length} alerts` : decisions });
   };
 
-  const bodyErrors: ErrorRequestHandler = (err, _req, res, next) => {
-    const status = (err as { status?: number }).status;
-    if (status === undefined || status < 400 || status >= 500) return next(err);
-    o.logger.warn({ status, type: (err as { type?: string }).type }, 'webhook rejected: unreadable body');
-    reply(res, status, { error: status === 413 ? `body larger than ${o.settings.maxBodyBytes} bytes` : (err as Error).message.slice(0, 200) });
-  };
-
-  const parseBody: RequestHandler = (req, res, next) => express.json({ limit: o.settings.maxBodyBytes, strict: false })(req, res, next);
-  router.post('/webhook', authenticate, announcedSize, parseBody, accept, bodyErrors);
+  router.post('/webhook', authenticate, headers, readBody, accept);
   return router;
 }

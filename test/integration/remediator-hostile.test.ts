@@ -128,19 +128,47 @@ test('a seeded fuzz of 10,000 hostile webhook requests: no crash, no 5xx, no act
   assert.equal(actionsRun(), 1);
 });
 
+/** Sends raw bytes; resolves with what came back and whether the server closed within 5 s. */
+function raw(url: string, text: string): Promise<{ answer: string; closed: boolean }> {
+  const { port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1');
+    let answer = '';
+    // Generous: the server closes at once; without the fix it reads until its 30 s request timeout.
+    const timer = setTimeout(() => (socket.destroy(), resolve({ answer, closed: false })), 5_000);
+    socket.on('data', (d) => (answer += d));
+    socket.on('close', () => (clearTimeout(timer), resolve({ answer, closed: true })));
+    socket.on('error', reject);
+    socket.write(text);
+  });
+}
+
 test('a body announced over the limit gets 413 at once, before a byte of it is sent, and the connection closes', async () => {
   const r = await remediator();
-  const { port } = new URL(r.url);
-  const socket = connect(Number(port), '127.0.0.1');
-  const answer = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    socket.on('data', (d) => (text += d));
-    socket.on('close', () => resolve(text));
-    socket.on('error', reject);
-    socket.write(`POST /webhook HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{`);
-  });
+  const { answer, closed } = await raw(r.url, `POST /webhook HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{`);
   assert.match(answer, /^HTTP\/1\.1 413 /);
   assert.match(answer, /connection: close/i);
+  assert.ok(closed);
+});
+
+test('an unauthenticated request announcing a 1 GB body gets 401 and the connection closes at once', async () => {
+  const r = await remediator();
+  const { answer, closed } = await raw(r.url, 'POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{"alerts": [');
+  assert.match(answer, /^HTTP\/1\.1 401 /);
+  assert.match(answer, /connection: close/i);
+  assert.ok(closed, 'the server let go of the socket instead of reading the body');
+});
+
+test('a chunked body (no length announced) gets 413 as soon as it passes max_body_bytes, and the connection closes', async () => {
+  const r = await remediator();
+  // 70,000 bytes in one chunk against a 65,536-byte limit, and the body never ends.
+  const chunk = `{"pad": "${'x'.repeat(70_000 - 11)}"}`;
+  const { answer, closed } = await raw(r.url, `POST /webhook HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+  assert.match(answer, /^HTTP\/1\.1 413 /);
+  assert.match(answer, /connection: close/i);
+  assert.ok(closed);
+  const metrics = await (await fetch(`${r.url}/metrics`)).text();
+  assert.match(metrics, /^llm_remediation_webhook_requests_total\{code="413"\} 1$/m);
 });
 
 test('50 concurrent copies of one alert over HTTP: exactly one restart', async () => {

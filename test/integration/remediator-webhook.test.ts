@@ -67,3 +67,14 @@ for (const [what, build, status] of rejected) {
     assert.match(await metrics.registry.metrics(), new RegExp(`llm_remediation_webhook_requests_total\\{code="${status}"\\} 1`));
   });
 }
+
+test('a refusal ends the connection (Connection: close)', async () => {
+  const { server } = await app();
+  // The client asks to keep the connection; a refusal ends it all the same.
+  const refused = await request(server).post('/webhook').set('connection', 'keep-alive').send(payload({}));
+  assert.equal(refused.status, 401);
+  assert.equal(refused.headers.connection, 'close');
+  const tooLarge = await request(server).post('/webhook').set(auth).set('connection', 'keep-alive').send({ ...payload({}), padding: 'x'.repeat(10_000) });
+  assert.equal(tooLarge.status, 413);
+  assert.equal(tooLarge.headers.connection, 'close');
+});
