@@ -85,7 +85,7 @@ const remediatorSchema = z
       .optional(),
     match: z.record(z.string(), z.string()).default({ remediate: 'restart' }),
     max_body_bytes: z.int().min(1024).default(1 << 20),
-    stale_after: positiveDuration.default(3_600_000).describe('An alert that started longer ago than this (a replay) is stale: nothing is done.'),
+    stale_after: positiveDuration.default(3_600_000).describe('A webhook alert that started longer ago than this (a replay) is stale: nothing is done. Alerts read from Alertmanager (active now) are never stale by age.'),
     alertmanager: z
       .strictObject({
         url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://127.0.0.1:9093' }),

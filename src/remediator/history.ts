@@ -15,7 +15,8 @@ export interface ActionEntry {
   decisions: Array<{ stage: string; result: string }>;
   started_at: string;
   finished_at: string | undefined;
-  outcome: 'running' | 'success' | 'failure';
+  /** `interrupted`: it was running when the remediator stopped (killed); how it ended is unknown. */
+  outcome: 'running' | 'success' | 'failure' | 'interrupted';
   message: string;
   /** From the action to the server answering again (listing and a one-token generation). */
   time_to_healthy_seconds: number | undefined;
@@ -42,6 +43,10 @@ export class ActionHistory {
       if (!Array.isArray(entries)) throw new Error('not a list');
       this.#entries = (entries as ActionEntry[]).filter((e) => typeof e?.id === 'number').slice(0, this.#capacity);
       this.#next = Math.max(0, ...this.#entries.map((e) => e.id)) + 1;
+      // Nothing of an earlier run is still running: those it left `running` were cut short.
+      const cut = this.#entries.filter((e) => e.outcome === 'running');
+      for (const e of cut) Object.assign(e, { outcome: 'interrupted', message: e.message || 'the remediator stopped before this action finished' });
+      if (cut.length > 0) this.#persist();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#logger.error({ path: this.#path, err: (err as Error).message }, 'the action history is unreadable; starting a new one');
     }

@@ -46,6 +46,7 @@ export async function runRemediator(argv: string[]): Promise<void> {
   const logger = createLogger('remediator', parseLogLevel(flags['log.level']!));
   // Installed before any server is started: a signal during start-up still stops what was started.
   let running: RunningRemediator | undefined;
+  const kill = new AbortController();
   let started!: () => void;
   const startedOnce = new Promise<void>((resolve) => (started = resolve));
   const stopped = onShutdownSignal(
@@ -54,10 +55,11 @@ export async function runRemediator(argv: string[]): Promise<void> {
       await startedOnce;
       await running?.close();
     },
-    { onSecondSignal: () => running?.kill() },
+    // Also during start-up, when the owned servers are being started.
+    { onSecondSignal: () => kill.abort() },
   );
   try {
-    running = await startRemediator({ config, token, listen: parseListenAddress(flags['web.listen-address']!), logger, storagePath: flags['storage.path']!, webConfig, configFile: { path, text }, enableLifecycle: flags['web.enable-lifecycle'] === true });
+    running = await startRemediator({ config, token, listen: parseListenAddress(flags['web.listen-address']!), logger, storagePath: flags['storage.path']!, webConfig, configFile: { path, text }, enableLifecycle: flags['web.enable-lifecycle'] === true, kill: kill.signal });
   } finally {
     started();
   }

@@ -2,7 +2,7 @@ import type { Logger } from '../log.ts';
 import { toWall, type Clock } from './clock.ts';
 import type { ActionEntry, ActionHistory } from './history.ts';
 import type { RemediatorMetrics } from './metrics.ts';
-import { dedupeKey, invalidReason, recentRestarts, stages, type Decision, type ManagedTarget, type Trigger } from './stages.ts';
+import { dedupeKey, invalidTriggerReason, recentRestarts, stages, type Decision, type ManagedTarget, type Trigger } from './stages.ts';
 import type { StateStore, TargetRecord } from './state.ts';
 import type { Verifier } from './verify.ts';
 
@@ -49,6 +49,8 @@ export class Remediator {
   #staleAfterMs: number;
   readonly #queues = new Map<string, Promise<unknown>>();
   readonly #running = new Set<Promise<unknown>>();
+  /** Each target's action under way, which a reload replacing the target waits for. */
+  readonly #acting = new Map<string, Promise<void>>();
   readonly #stopping = new AbortController();
 
   constructor(options: RemediatorOptions) {
@@ -75,7 +77,8 @@ export class Remediator {
         this.#count(trigger, early, quiet);
         return { alertname, target: name, decision: early };
       }
-      settled.push(this.#enqueue(name!, () => this.#decide(this.#targets.get(name!)!, trigger, quiet)));
+      // The target is looked up when the decision runs: a reload meanwhile may have replaced it.
+      settled.push(this.#enqueue(name!, () => this.#decideFor(name!, trigger, quiet)));
       return { alertname, target: name, decision: 'queued' };
     });
     if (quiet) {
@@ -93,7 +96,7 @@ export class Remediator {
   #early(trigger: Trigger): Decision | undefined {
     if (trigger.status === 'resolved') return 'resolved';
     if (!Object.entries(this.#match).every(([k, v]) => trigger.labels[k] === v)) return 'not_matching';
-    if (invalidReason(trigger.labels)) return 'invalid';
+    if (invalidTriggerReason(trigger)) return 'invalid';
     if (!this.#targets.has(trigger.labels.target ?? '')) return 'unknown_target';
     return undefined;
   }
@@ -102,7 +105,7 @@ export class Remediator {
     this.#o.metrics.alerts.inc({ decision, source: trigger.source });
     if (quiet) return;
     const level = decision === 'unknown_target' || decision === 'invalid' || decision === 'circuit_open' ? 'warn' : 'info';
-    const reason = decision === 'invalid' ? invalidReason(trigger.labels) : undefined;
+    const reason = decision === 'invalid' ? invalidTriggerReason(trigger) : undefined;
     this.#o.logger[level]({ source: trigger.source, alertname: (trigger.labels.alertname ?? '').slice(0, 256), target: (trigger.labels.target ?? '').slice(0, 256), fingerprint: trigger.fingerprint.slice(0, 64), starts_at: trigger.startsAt.slice(0, 64), decision, ...(reason ? { reason } : {}), ...detail }, 'trigger decided');
   }
 
@@ -119,6 +122,13 @@ export class Remediator {
   #track(work: Promise<unknown>): void {
     this.#running.add(work);
     void work.finally(() => this.#running.delete(work));
+  }
+
+  async #decideFor(name: string, trigger: Trigger, quiet: boolean): Promise<Decision> {
+    const target = this.#targets.get(name);
+    if (target) return this.#decide(target, trigger, quiet);
+    this.#count(trigger, 'unknown_target', quiet);
+    return 'unknown_target';
   }
 
   async #decide(target: ManagedTarget, trigger: Trigger, quiet: boolean): Promise<Decision> {
@@ -147,7 +157,9 @@ export class Remediator {
     record.seen[dedupeKey(trigger)] = clock.now();
     this.#forgetOld(target, record);
     this.#count(trigger, 'restart', quiet);
-    this.#track(this.#remediate(target, trigger, trail));
+    const acting = this.#remediate(target, trigger, trail);
+    this.#acting.set(target.name, acting);
+    this.#track(acting);
     return 'restart';
   }
 
@@ -181,15 +193,21 @@ export class Remediator {
       logger.info({ target: target.name, wait_ms: wait, attempt: record.respawns }, 'respawning the model server after its exit');
       await clock.sleep(wait, this.#stopping.signal);
     }
+    // A shutdown before the action: nothing was done, so nothing is counted against the target.
+    if (this.#stopping.signal.aborted) {
+      record.inProgress = undefined;
+      await store.save(target.name);
+      history.update(entry, { finished_at: new Date(clock.wall()).toISOString(), outcome: 'interrupted', message: 'the remediator stopped before acting' });
+      logger.info({ target: target.name, alertname, source: trigger.source }, 'remediation cancelled by shutdown');
+      return;
+    }
     let outcome: { ok: boolean; message: string };
     let healthySeconds: number | undefined;
-    if (this.#stopping.signal.aborted) outcome = { ok: false, message: 'remediator shutting down' };
-    else {
-      try {
-        outcome = await target.action.restart({ alertname, fingerprint: trigger.fingerprint.slice(0, 64) });
-      } catch (err) {
-        outcome = { ok: false, message: (err as Error).message };
-      }
+    let interrupted = false;
+    try {
+      outcome = await target.action.restart({ alertname, fingerprint: trigger.fingerprint.slice(0, 64) });
+    } catch (err) {
+      outcome = { ok: false, message: (err as Error).message };
     }
     const acted = clock.now();
     record.restarts += 1;
@@ -202,17 +220,21 @@ export class Remediator {
         healthySeconds = (clock.now() - acted) / 1000;
         record.respawns = 0;
         outcome = { ok: true, message: `${outcome.message}; answering after ${healthySeconds.toFixed(1)} s` };
-      } else outcome = { ok: false, message: `${outcome.message}; ${healthy.message}` };
+      } else {
+        // A shutdown cut the check short: whether it worked is unknown, not a failure.
+        interrupted = this.#stopping.signal.aborted;
+        outcome = { ok: false, message: `${outcome.message}; ${healthy.message}` };
+      }
     }
     const finished = clock.now();
-    const outcomeName = outcome.ok ? 'success' : 'failure';
+    const outcomeName = interrupted ? 'interrupted' : outcome.ok ? 'success' : 'failure';
     record.cooldownUntil = finished + target.cooldownMs;
     record.inProgress = undefined;
     record.lastAction = { at: new Date(toWall(clock, finished)).toISOString(), alertname, outcome: outcomeName, message: outcome.message };
     await store.save(target.name);
     history.update(entry, { finished_at: record.lastAction.at, outcome: outcomeName, message: outcome.message, time_to_healthy_seconds: healthySeconds });
     // A target a reload removed meanwhile: its series are gone and stay gone.
-    if (this.#targets.get(target.name) === target) {
+    if (this.#targets.get(target.name) === target && !interrupted) {
       const { metrics } = this.#o;
       metrics.actions.inc({ target: target.name, action: target.action.kind, outcome: outcomeName });
       metrics.lastAction.set({ target: target.name }, toWall(clock, finished) / 1000);
@@ -222,7 +244,7 @@ export class Remediator {
         metrics.lastTimeToHealthy.set({ target: target.name }, healthySeconds);
       }
     }
-    logger[outcome.ok ? 'info' : 'error']({ target: target.name, alertname, source: trigger.source, outcome: outcomeName, message: outcome.message }, 'remediation finished');
+    logger[outcome.ok || interrupted ? 'info' : 'error']({ target: target.name, alertname, source: trigger.source, outcome: outcomeName, message: outcome.message }, 'remediation finished');
     // Once the outcome is recorded, and not awaited: a chat channel can neither hold up nor fail it.
     try {
       this.#o.notify?.(structuredClone(entry));
@@ -256,7 +278,9 @@ export class Remediator {
       if (left <= 0) break;
       const check = await verifier.answers(target.name, Math.min(confirmMs, left));
       if (check.ok) {
-        this.#record(target.name).startedAt = undefined; // loaded: the start-up window is over
+        const record = this.#record(target.name);
+        record.startedAt = undefined; // loaded: the start-up window is over
+        record.healthyAt = clock.now();
         return { ok: true };
       }
       last = check.message;
@@ -294,7 +318,10 @@ export class Remediator {
   async reconfigure(targets: ManagedTarget[], match: Record<string, string>, staleAfterMs: number): Promise<void> {
     for (const target of targets) {
       const old = this.#targets.get(target.name);
-      if (old && old !== target) await this.#queues.get(target.name);
+      if (old && old !== target) {
+        await this.#queues.get(target.name);
+        await this.#acting.get(target.name);
+      }
     }
     for (const target of targets) if (!this.#o.store.get(target.name)) await this.#o.store.load(target.name);
     for (const name of this.#targets.keys()) if (!targets.some((t) => t.name === name)) this.#o.store.forget(name);
@@ -331,11 +358,16 @@ export class Remediator {
     this.#stopping.abort();
     // Stop first, so a running restart command is ended instead of awaited for its whole timeout;
     // then again, for a server a restart in flight may have started meanwhile.
-    const stopAll = () => Promise.all([...this.#targets.values()].map(({ action }) => action.stop()));
+    // Every action's stop() may be called twice; one failing must not keep the state unwritten.
+    const stopAll = async () => {
+      for (const result of await Promise.allSettled([...this.#targets.values()].map(({ action }) => action.stop()))) {
+        if (result.status === 'rejected') this.#o.logger.error({ err: (result.reason as Error).message }, 'cannot stop an action');
+      }
+    };
     await stopAll();
     await this.idle();
     await stopAll();
-    await this.#o.store.flush();
+    await this.#o.store.close();
     await this.#o.history.flush();
   }
 

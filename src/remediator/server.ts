@@ -37,6 +37,8 @@ export interface RemediatorServerOptions {
   /** TLS and basic auth (--web.config.file). */
   webConfig?: WebConfig | undefined;
   clock?: Clock;
+  /** Aborted by a second signal: every owned server ends now, also while still starting up. */
+  kill?: AbortSignal;
 }
 
 export interface RunningRemediator extends Listening {
@@ -108,7 +110,11 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
   for (const { name, remediation } of remediationTargets(config, o.configFile?.path ?? 'config')) entries.set(name, await build(name, remediation));
   const r = new Remediator({ targets: [...entries.values()].map((e) => e.managed), match: config.remediator.match, staleAfterMs: config.remediator.stale_after, logger: o.logger, metrics, clock, store, history, verifier, notify: (action) => dingtalk.notify(action) });
   remediator = r;
+  o.kill?.addEventListener('abort', () => r.kill(), { once: true });
   const settings: WebhookSettings = { token: o.token, maxBodyBytes: config.remediator.max_body_bytes };
+
+  let reconciler: ReturnType<typeof startReconciler> | undefined;
+  let readAlertmanager: ((section: Config['remediator']['alertmanager']) => Promise<void>) | undefined;
 
   // A reload may add, change or drop targets whose servers the remediator does not own, and change
   // auth and matching. It may not touch a target whose server it owns (process): that server runs
@@ -137,7 +143,10 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
     await r.reconfigure([...nextEntries.values()].map((e) => e.managed), next.remediator.match, next.remediator.stale_after);
     for (const [name, entry] of entries) if (!nextEntries.has(name)) metrics.removeTarget(name, entry.remediation.action);
     entries = nextEntries;
+    const readsChanged = !isDeepStrictEqual(next.remediator.alertmanager, config.remediator.alertmanager);
     config = next;
+    // Reading Alertmanager follows the config too (before start-up finished, start() reads it).
+    if (readsChanged) await readAlertmanager?.(next.remediator.alertmanager);
     byName = new Map(next.targets.map((t) => [t.name, t]));
     apiKeys = nextKeys;
     dingtalk.configure(nextDingtalk);
@@ -188,7 +197,12 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
   }
   ready = true;
   const am = config.remediator.alertmanager;
-  const reconciler = am ? startReconciler({ url: am.url, intervalMs: am.interval, receiver: am.receiver, remediator: () => r, metrics, logger: o.logger, clock }) : undefined;
+  const startReading = (a: typeof am) => (a ? startReconciler({ url: a.url, intervalMs: a.interval, receiver: a.receiver, remediator: () => r, metrics, logger: o.logger, clock }) : undefined);
+  reconciler = startReading(am);
+  readAlertmanager = async (next) => {
+    await reconciler?.stop();
+    reconciler = startReading(next);
+  };
   o.logger.info({ url: listening.url, targets: [...entries.keys()], storage: o.storagePath ?? null, reconcile: am?.url ?? null, notify: config.remediator.notify?.dingtalk ? ['dingtalk'] : [] }, 'remediator listening');
   return {
     ...listening,

@@ -2,7 +2,7 @@
 // stages in one visible order, each of which may stop the trigger with its decision. The stage
 // names are the decisions counted in llm_remediation_alerts_total and written to the history.
 import type { Action } from './actions/types.ts';
-import type { TargetRecord } from './state.ts';
+import { instanceKey, lastHealthy, type TargetRecord } from './state.ts';
 
 export const decisions = ['resolved', 'not_matching', 'invalid', 'unknown_target', 'stale', 'duplicate', 'starting', 'in_progress', 'cooldown', 'circuit_open', 'recovered', 'restart'] as const;
 export type Decision = (typeof decisions)[number];
@@ -49,6 +49,9 @@ export interface Stage {
 }
 
 const maxLabelChars = 256;
+// Alertmanager's fingerprints are 16 hex digits, its startsAt an RFC 3339 time (about 35 chars).
+const maxFingerprintChars = 256;
+const maxStartsAtChars = 64;
 
 /** Labels that name things we act on must be sane before they reach logs, env or argv. */
 export function invalidReason(labels: Record<string, string>): string | undefined {
@@ -60,14 +63,43 @@ export function invalidReason(labels: Record<string, string>): string | undefine
   return undefined;
 }
 
-export const dedupeKey = (t: Trigger) => `${t.fingerprint}@${t.startsAt}`;
+/**
+ * The whole trigger: its labels, and its fingerprint and startsAt, which reach the dedupe key, the
+ * state file, the history and a command's environment (where a NUL makes the command fail).
+ */
+export function invalidTriggerReason(trigger: Pick<Trigger, 'labels' | 'fingerprint' | 'startsAt'>): string | undefined {
+  const labels = invalidReason(trigger.labels);
+  if (labels) return labels;
+  if (trigger.fingerprint.length > maxFingerprintChars) return `fingerprint is longer than ${maxFingerprintChars} characters`;
+  if (trigger.fingerprint.includes('\0')) return 'fingerprint holds a NUL character';
+  if (trigger.startsAt.length > maxStartsAtChars) return `startsAt is longer than ${maxStartsAtChars} characters`;
+  if (trigger.startsAt.includes('\0')) return 'startsAt holds a NUL character';
+  return undefined;
+}
 
-/** Whether the server is inside its start-up window: the remediator started it, or its manager says so. */
-async function starting({ target, record, now, wall }: StageInput): Promise<boolean> {
-  if (record.startedAt !== undefined && now - record.startedAt < target.startupTimeoutMs) return true;
+/** One alert instance: fingerprint and start as an instant (the webhook and /api/v2/alerts format it differently). */
+export const dedupeKey = (t: Trigger) => instanceKey(t.fingerprint, t.startsAt);
+
+/** A Unix-ms instant on the monotonic clock of this process. */
+const mono = ({ now, wall }: StageInput, unix: number) => unix - wall + now;
+
+/**
+ * Whether the server is inside its start-up window: the remediator started it, or its manager says
+ * so. A start the remediator has since seen answering is over, and so is one of an owned server
+ * that is gone (it crashed while loading: nothing to wait for).
+ */
+async function starting(input: StageInput): Promise<boolean> {
+  const { target, record, now, wall } = input;
+  const healthy = lastHealthy(record, now, wall);
+  const gone = target.owns && target.action.pid() === undefined;
+  const ours = record.startedAt;
+  if (!gone && ours !== undefined && now - ours < target.startupTimeoutMs && !(healthy !== undefined && healthy >= ours)) return true;
   const seen = await target.action.starting();
   if (!seen) return false;
-  return seen.starting || (seen.since !== undefined && wall - seen.since < target.startupTimeoutMs);
+  if (seen.starting) return true;
+  // The manager's start time counts while it says the server runs (the action reports it only then).
+  if (seen.since === undefined || wall - seen.since >= target.startupTimeoutMs) return false;
+  return !(healthy !== undefined && healthy >= mono(input, seen.since));
 }
 
 /** Restarts (failed ones included) still inside the circuit window. */
@@ -77,7 +109,7 @@ export function recentRestarts(target: ManagedTarget, record: TargetRecord, now:
 
 /**
  * The per-target stages, in order. A trigger reaching the end is a restart. (Before these:
- * resolved, not_matching, invalid and unknown_target, which need no target.)
+ * resolved, not_matching, invalid labels and unknown_target, which need no target.)
  */
 export const stages: readonly Stage[] = [
   {
@@ -86,8 +118,12 @@ export const stages: readonly Stage[] = [
     decide: ({ trigger, wall, staleAfterMs }) => {
       const starts = Date.parse(trigger.startsAt);
       const ends = trigger.endsAt === undefined ? Number.NaN : Date.parse(trigger.endsAt);
-      // Not a date, started too long ago (a replay), or already ended (0001-01-01 means "not yet").
-      return !Number.isFinite(starts) || wall - starts > staleAfterMs || (Number.isFinite(ends) && ends > 0 && ends < wall);
+      // Not a date, or already ended (0001-01-01 means "not yet").
+      if (!Number.isFinite(starts) || (Number.isFinite(ends) && ends > 0 && ends < wall)) return true;
+      // Started too long ago: a webhook replayed. Not an alert Alertmanager reports active now (the
+      // reconciler): that one still fires, however long ago it began (an outage longer than
+      // stale_after must still be restarted once the circuit closes).
+      return trigger.source !== 'reconcile' && wall - starts > staleAfterMs;
     },
   },
   {
@@ -102,7 +138,27 @@ export const stages: readonly Stage[] = [
   },
   { name: 'starting', forExits: false, decide: starting },
   { name: 'in_progress', forExits: true, decide: ({ record }) => record.inProgress !== undefined },
-  { name: 'cooldown', forExits: false, decide: ({ record, now }) => now < record.cooldownUntil },
+  {
+    name: 'cooldown',
+    forExits: false,
+    decide: (input) => {
+      const { trigger, record, now, wall } = input;
+      if (now >= record.cooldownUntil) return false;
+      // A new alert instance that began after the server was last seen answering: it was healthy
+      // and failed again, which the cooldown (against restarts that did not help) is not about.
+      const healthy = lastHealthy(record, now, wall);
+      const starts = Date.parse(trigger.startsAt);
+      return !(healthy !== undefined && Number.isFinite(starts) && mono(input, starts) > healthy);
+    },
+  },
   { name: 'circuit_open', forExits: true, decide: ({ target, record, now }) => recentRestarts(target, record, now) >= target.circuit.maxRestarts },
-  { name: 'recovered', forExits: false, decide: async ({ target, answersNow }) => target.confirm && (await answersNow()) },
+  {
+    name: 'recovered',
+    forExits: false,
+    decide: async ({ target, record, now, answersNow }) => {
+      if (!target.confirm || !(await answersNow())) return false;
+      record.healthyAt = Math.max(record.healthyAt ?? now, now);
+      return true;
+    },
+  },
 ];

@@ -105,6 +105,12 @@ test('a second crash soon after a healed one is healed again (no waiting for Ale
   console.log(`# second crash (SIGKILL) soon after a healed one: fault -> healthy in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   assert.notEqual(state.pid, before.pid);
   assert.equal(state.last_action?.outcome, 'success');
+  // Whichever came first, the remediator read the real Alertmanager's active alerts and passed
+  // them through the stages (the webhook may wait up to group_interval for a changed group).
+  const metrics = await (await fetch(`${stack.urls.remediator}/metrics`)).text();
+  const reconciled = [...metrics.matchAll(/^llm_remediation_alerts_total\{decision="(\w+)",source="reconcile"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[2]), 0);
+  assert.ok(reconciled > 0, 'no alert read from Alertmanager reached the stages');
+  assert.match(metrics, /^llm_remediation_reconcile_total\{outcome="success"\} [1-9]\d*$/m);
   await staysAt(before.restarts + 1);
 });
 

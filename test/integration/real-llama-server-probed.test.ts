@@ -64,9 +64,23 @@ test('up, with TTFT and a decode rate that agrees with the server\'s own timings
   assert.ok(ratio > 0.5 && ratio < 2, `client ${median(client).toFixed(0)} vs server ${median(own).toFixed(0)} tokens/s`);
 });
 
+/** Waits until every thread of pid is stopped (state T in /proc), at most 5 s. */
+async function eventuallyStopped(pid: number): Promise<void> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const stopped = async () => {
+    const tasks = await readdir(`/proc/${pid}/task`);
+    const states = await Promise.all(tasks.map(async (t) => (await readFile(`/proc/${pid}/task/${t}/stat`, 'utf8')).replace(/^.*\) /s, '')[0]));
+    return states.every((s) => s === 'T' || s === 't');
+  };
+  for (let i = 0; i < 100 && !(await stopped()); i++) await sleep(50);
+  assert.ok(await stopped(), `llama-server ${pid} not stopped after 5 s`);
+}
+
 test('a frozen server (SIGSTOP) reads as unresponsive: every probe times out; SIGCONT and it is up again', { skip, timeout: 60_000 }, async () => {
   process.kill(server.pid, 'SIGSTOP');
   try {
+    // The stop reaches every thread of it a moment later (on a busy machine, after an answer or two).
+    await eventuallyStopped(server.pid);
     const frozen = await round(server.url);
     assert.deepEqual(reasons(frozen.report), { health: 'timeout', models: 'timeout', progress: 'timeout', chat: 'timeout' });
   } finally {

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseConfig } from '../../src/config/load.ts';
@@ -12,8 +13,9 @@ import { silentLogger } from '../../src/log.ts';
 import { CommandAction } from '../../src/remediator/actions/command.ts';
 import { processAction as processKind } from '../../src/remediator/actions/process.ts';
 import type { Remediation } from '../../src/config/schema.ts';
-import { realClock } from '../../src/remediator/clock.ts';
-import { freshRecord, type TargetRecord } from '../../src/remediator/state.ts';
+import { bootId, startTicks } from '../../src/remediator/actions/proc.ts';
+import { realClock, type Clock } from '../../src/remediator/clock.ts';
+import { freshRecord, StateStore, type TargetRecord } from '../../src/remediator/state.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'qs-actions-'));
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -53,17 +55,21 @@ setInterval(() => {}, 1000);`;
 
 type ProcessConfig = Extract<Remediation, { action: 'process' }>;
 
-/** A process action over a state record, as the remediator builds it (the record may be reused). */
-function processAction(script: string, extra: Record<string, unknown> = {}, record: TargetRecord = freshRecord()) {
+/**
+ * A process action over a state record, as the remediator builds it (the record may be reused).
+ * `server` is a script for `node -e`, or a whole argv.
+ */
+function processAction(server: string | string[], extra: Record<string, unknown> = {}, record: TargetRecord = freshRecord(), o: { persist?: () => Promise<void>; clock?: Clock } = {}) {
   const events = { exits: 0, running: [] as Array<number | undefined> };
-  const config = remediation({ action: 'process', command: [process.execPath, '-e', script], grace_period: '500ms', ...extra }) as ProcessConfig;
+  const command = typeof server === 'string' ? [process.execPath, '-e', server] : server;
+  const config = remediation({ action: 'process', command, grace_period: '500ms', ...extra }) as ProcessConfig;
   const action = processKind.create(config, {
     target: 't',
     logger: silentLogger,
     stdio: 'ignore',
     record,
-    persist: async () => {},
-    clock: realClock,
+    persist: o.persist ?? (async () => {}),
+    clock: o.clock ?? realClock,
     hooks: { running: (pid) => events.running.push(pid), unexpectedExit: () => (events.exits += 1) },
   });
   cleanups.push(() => action.stop());
@@ -106,9 +112,10 @@ test('process: SIGKILL follows when the server ignores SIGTERM for the grace per
 });
 
 test('process: an unexpected exit is counted and, by default, not restarted', async () => {
-  const { action, events } = processAction('setTimeout(() => process.exit(3), 100)');
+  const { action, events, record } = processAction('setTimeout(() => process.exit(3), 100)');
   await action.start();
   await waitFor(() => events.exits === 1);
+  assert.equal(record.startedAt, undefined, 'a server that is gone is not loading: its start-up window ended with it');
   await sleep(1500);
   assert.equal(action.pid(), undefined);
   assert.equal(events.exits, 1);
@@ -185,7 +192,7 @@ test('process: leftovers of a crashed server are killed at once', async () => {
   await action.stop();
 });
 
-test('process: a new remediator adopts the server the old one started (same pid, start time, argv): never two', async () => {
+test('process: a new remediator adopts the server the old one started (same boot, pid and start time): never two', async () => {
   const first = processAction(serverScript('adopt.json'));
   await first.action.start();
   const { pid } = await pidsIn('adopt.json');
@@ -217,21 +224,6 @@ test('process: a recorded server that is gone, but left its group behind, is end
   assert.ok(alive(second.action.pid()!));
 });
 
-test('process: a spawn the old remediator never recorded (killed in between) is found by its argv and ended', async () => {
-  const script = serverScript('unrecorded.json');
-  const record = freshRecord();
-  const argv = [process.execPath, '-e', script];
-  // What a remediator killed between spawn and record leaves: a group leader running our argv.
-  const stray = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: 'ignore' });
-  const { pid } = await pidsIn('unrecorded.json');
-  assert.equal(stray.pid, pid);
-  record.spawning = { since: 0, argv };
-  const next = processAction(script, {}, record);
-  await next.action.start();
-  await waitFor(() => !alive(pid));
-  assert.ok(next.action.pid() !== undefined && next.action.pid() !== pid);
-});
-
 test('process: the server gets an explicit environment: never the webhook token or the remediator\'s own variables', async () => {
   const out = join(dir, 'env.json');
   process.env.QWEN_SENTINEL_WEBHOOK_TOKEN = 'secret-token-that-must-not-leak';
@@ -243,6 +235,7 @@ test('process: the server gets an explicit environment: never the webhook token 
     assert.equal(env.QWEN_SENTINEL_WEBHOOK_TOKEN, undefined);
     assert.equal(env.CUDA_VISIBLE_DEVICES, '0');
     assert.equal(env.PATH, process.env.PATH);
+    assert.match(env.QWEN_SENTINEL_SPAWN_ID ?? '', /^[0-9a-f-]{36}$/, 'the id it is known by, whatever its argv');
   } finally {
     delete process.env.QWEN_SENTINEL_WEBHOOK_TOKEN;
   }
@@ -272,4 +265,149 @@ test('command: stop() (a shutdown) ends a running restart command instead of wai
   assert.equal(outcome.ok, false);
   assert.match(outcome.message, /killed by SIGTERM/);
   assert.ok(Date.now() - started < 5000);
+});
+
+// A server started through a script, as vLLM and SGLang are (Python entry points) and wrappers
+// are: /proc shows [/bin/sh, script, ...], never the configured argv. It writes its pid and waits.
+async function scriptServer(name: string): Promise<string[]> {
+  const script = join(dir, `${name}.sh`);
+  await writeFile(script, `#!/bin/sh\necho "{\\"pid\\": $$}" > "$1"\nsleep 300 &\nwait\n`);
+  await chmod(script, 0o755);
+  return [script, join(dir, `${name}.json`)];
+}
+const leaderOf = async (file: string) => {
+  await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').endsWith('\n'));
+  return (JSON.parse(await readFile(file, 'utf8')) as { pid: number }).pid;
+};
+
+test('process: a server started through a script is adopted by boot, pid and start time, whatever /proc says its argv is', async () => {
+  const command = await scriptServer('script-adopt');
+  const first = processAction(command);
+  await first.action.start();
+  const pid = await leaderOf(command[1]!);
+  assert.equal(first.action.pid(), pid);
+  assert.deepEqual(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, 2), ['/bin/sh', command[0]], 'the premise: a shell runs the script');
+  const second = processAction(command, {}, structuredClone(first.record));
+  await second.action.start();
+  assert.equal(second.action.pid(), pid, 'adopted, not killed and started again');
+  await sleep(300);
+  assert.ok(alive(pid));
+});
+
+test('process: a real spawn interrupted before its pid was recorded is found by its spawn id and ended, even through a script', async () => {
+  const command = await scriptServer('script-spawning');
+  // What reached the disk at each persist: a remediator killed right after spawning leaves the
+  // record as it was written just before the spawn.
+  const written: TargetRecord[] = [];
+  const first = processAction(command, {}, freshRecord(), { persist: async () => void written.push(structuredClone(first.record)) });
+  await first.action.start();
+  const pid = await leaderOf(command[1]!);
+  const onDisk = written.find((r) => r.spawning !== undefined && r.owned === undefined);
+  assert.ok(onDisk?.spawning?.spawnId, 'the record written before the spawn names the spawn id it gives the server');
+  await rm(command[1]!);
+  const next = processAction(command, {}, structuredClone(onDisk));
+  await next.action.start();
+  await waitFor(() => !alive(pid));
+  const replacement = await leaderOf(command[1]!);
+  assert.equal(next.action.pid(), replacement);
+  assert.notEqual(replacement, pid);
+  assert.ok(alive(replacement), 'exactly one server: the new one');
+  assert.equal(next.record.spawning, undefined);
+});
+
+test('process: a recorded pid that now leads another process (another start time) is not ours: its group is left alone', async () => {
+  const bystander = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' });
+  cleanups.push(() => void bystander.kill('SIGKILL'));
+  await waitFor(() => startTicks(bystander.pid!) !== undefined);
+  const record = freshRecord();
+  // The server we recorded died; its pid now names a process group leader that is not ours.
+  record.owned = { pid: bystander.pid!, pgid: bystander.pid!, startTicks: '1', argv: ['vllm', 'serve'], bootId: bootId(), spawnId: 'gone-server' };
+  const { action } = processAction(serverScript('reused.json'), {}, record);
+  await action.start();
+  const { pid } = await pidsIn('reused.json');
+  assert.equal(action.pid(), pid);
+  await sleep(700); // longer than the grace period an orphan group would get
+  assert.ok(alive(bystander.pid!), 'the other group was not signalled');
+});
+
+test('process: a record from another boot names nothing of ours, not even a live group leader with that pid and start time', async () => {
+  const bystander = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' });
+  cleanups.push(() => void bystander.kill('SIGKILL'));
+  await waitFor(() => startTicks(bystander.pid!) !== undefined);
+  const script = serverScript('reboot.json');
+  const record = freshRecord();
+  // After a crash and a reboot, pids, groups and start times (ticks since boot) repeat.
+  record.owned = { pid: bystander.pid!, pgid: bystander.pid!, startTicks: startTicks(bystander.pid!)!, argv: [process.execPath, '-e', script], bootId: 'a-boot-long-gone', spawnId: 'x' };
+  const { action } = processAction(script, {}, record);
+  await action.start();
+  const { pid } = await pidsIn('reboot.json');
+  assert.equal(action.pid(), pid, 'started its own server');
+  await sleep(700);
+  assert.ok(alive(bystander.pid!), 'the group of this boot with that number was not signalled');
+});
+
+test("process: another user's process group is never signalled, and EPERM never stops start-up", { skip: process.getuid?.() !== 0 && 'needs root to run the action as another user' }, async () => {
+  // A group of root's; the action runs as nobody, for whom signalling it fails with EPERM.
+  const victim = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' });
+  cleanups.push(() => void victim.kill('SIGKILL'));
+  await waitFor(() => startTicks(victim.pid!) !== undefined);
+  const fixture = fileURLToPath(new URL('../fixtures/start-process-action.ts', import.meta.url));
+  const command = [process.execPath, '-e', 'setInterval(() => {}, 1000)'];
+  const asNobody = (record: Partial<TargetRecord>) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, [fixture, JSON.stringify({ record, command })], { uid: 65534, gid: 65534, cwd: '/', stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d));
+      child.once('close', (code) => resolve({ code, out }));
+    });
+  const owned = { pid: victim.pid!, pgid: victim.pid!, argv: ['vllm', 'serve'], bootId: bootId() };
+  // Its pid reused by root's process: not ours (another start time), not signalled.
+  const reused = await asNobody({ owned: { ...owned, startTicks: '1' } });
+  assert.equal(reused.code, 0, reused.out);
+  assert.match(reused.out, /"started":\d+/);
+  // Recorded as ours (same start time) but run with another command: ending it is denied; start-up goes on.
+  const denied = await asNobody({ owned: { ...owned, startTicks: startTicks(victim.pid!)! } });
+  assert.equal(denied.code, 0, denied.out);
+  assert.match(denied.out, /"started":\d+/);
+  assert.ok(alive(victim.pid!));
+});
+
+test('process: a lost state record (corrupt file) does not mean two servers: what an earlier run on the storage directory started is ended first', async () => {
+  const storage = join(dir, 'storage-lost');
+  const first = new StateStore({ dir: storage, clock: realClock, logger: silentLogger });
+  const before = processAction(serverScript('lost.json'), {}, await first.load('t'), { persist: () => first.save('t') });
+  await before.action.start();
+  const { pid, grandchild } = await pidsIn('lost.json');
+  await first.flush();
+  // The remediator is killed; its record of the server is lost.
+  await writeFile(join(storage, 'targets', 't.json'), '{not json');
+  const second = new StateStore({ dir: storage, clock: realClock, logger: silentLogger });
+  const record = await second.load('t');
+  assert.equal(record.owned, undefined);
+  const after = processAction(serverScript('lost2.json'), {}, record, { persist: () => second.save('t') });
+  await after.action.start();
+  await waitFor(() => !alive(pid) && !alive(grandchild));
+  const { pid: replacement } = await pidsIn('lost2.json');
+  assert.equal(after.action.pid(), replacement);
+  assert.ok(alive(replacement));
+});
+
+test('process: a server still there after SIGKILL (stuck in the kernel) fails the restart after a bounded wait, and no second server starts', async () => {
+  const first = processAction(serverScript('stuck.json', true));
+  await first.action.start();
+  const { pid } = await pidsIn('stuck.json');
+  // The clock seam: every wait is over at once, so the grace period and the wait after SIGKILL
+  // end before the exit can be seen (an adopted server's exit is polled once a second). To the
+  // action the server is still there after SIGKILL, as one stuck in an uninterruptible call is.
+  const instant: Clock = { now: realClock.now, wall: realClock.wall, sleep: () => new Promise((r) => setImmediate(r)) };
+  const adopter = processAction(serverScript('stuck.json', true), {}, structuredClone(first.record), { clock: instant });
+  await adopter.action.start();
+  assert.equal(adopter.action.pid(), pid);
+  const outcome = await adopter.action.restart({ alertname: 'LLMServerHung', fingerprint: 'f' });
+  assert.equal(outcome.ok, false);
+  assert.match(outcome.message, new RegExp(`pid ${pid}\\) did not exit within 30 s of SIGKILL; not starting another`));
+  assert.deepEqual(adopter.events.running.filter((p) => p !== undefined), [pid], 'no second server was started');
+  // It did get SIGKILL: once it is really gone, the watch notices, and nothing is left recorded.
+  await waitFor(() => adopter.action.pid() === undefined);
+  assert.equal(alive(pid), false);
 });

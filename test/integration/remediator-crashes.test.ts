@@ -3,6 +3,7 @@
 // crashes as it starts (respawns stop at the circuit's limit, and the circuit metric says so).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,18 +48,20 @@ async function remediator(name: string, remediation: Record<string, unknown>, st
 
 test('SIGKILL of the remediator in the middle of a restart, then a new one: exactly one server, answering', { timeout: 90_000 }, async () => {
   const port = await freePort('127.0.0.1');
-  const argv = [process.execPath, fixture('stubborn-server.ts'), String(port)];
+  const marker = join(dir, 'stubborn.sigterm');
+  const argv = [process.execPath, fixture('stubborn-server.ts'), String(port), marker];
   leaders.push(argv);
   const storage = join(dir, 'state-kill');
-  // The server ignores SIGTERM, so a restart spends its 4 s grace period waiting: time to strike.
-  const remediation = { action: 'process', command: argv, grace_period: '4s', cooldown: '1m', confirm: false, port };
+  // The server ignores SIGTERM, so a restart spends its grace period waiting: time to strike.
+  const remediation = { action: 'process', command: argv, grace_period: '8s', cooldown: '1m', confirm: false, port };
   const first = await remediator('stubborn', remediation, storage);
   await eventually('the first server answering, its start-up over', 20_000, async () => ((await first.view()).state === 'idle' ? true : undefined));
   const original = (await first.view()).pid!;
   const res = await fetch(`${first.url}/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(payload({ labels: { target: 'stubborn' } })) });
   assert.equal(res.status, 200);
   await eventually('the restart under way', 10_000, async () => ((await first.view()).state === 'restarting' ? true : undefined));
-  await sleep(1000);
+  // Struck once the old server has its SIGTERM (the fixture says so), inside the grace period.
+  await eventually('the old server to get SIGTERM', 20_000, async () => (existsSync(marker) ? true : undefined));
   first.child.kill('SIGKILL');
   await new Promise((r) => first.child.once('exit', r));
   assert.ok(isAlive(original), 'the old server outlived its remediator (it ignored SIGTERM)');
@@ -100,4 +103,24 @@ test('a server that crashes as it starts: respawns back off and stop at the circ
   assert.equal((await r.view()).recent_restarts, 0);
   r.child.kill('SIGTERM');
   await new Promise((done) => r.child.once('exit', done));
+});
+
+test('two remediators on one --storage.path: the second refuses to start, naming the directory; a lock left by a killed one is stale', { timeout: 90_000 }, async () => {
+  const storage = join(dir, 'state-shared');
+  // A command target: nothing to spawn, the lock alone is at stake.
+  const remediation = { action: 'command', command: ['/bin/true'], port: 1 };
+  const first = await remediator('shared', remediation, storage);
+  const port = await freePort('127.0.0.1');
+  const second = spawn(process.execPath, [cli, 'remediator', `--config.file=${join(dir, 'shared.yml')}`, `--storage.path=${storage}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(second);
+  let err = '';
+  second.stderr!.on('data', (d: Buffer) => (err += d));
+  const code = await Promise.race([new Promise<number | null>((resolve) => second.once('close', resolve)), sleep(20_000).then(() => 'still running')]);
+  assert.equal(code, 1, err);
+  assert.ok(err.includes(`--storage.path ${storage} is in use by another remediator (pid ${first.child.pid}`), err);
+  first.child.kill('SIGKILL');
+  await new Promise((r) => first.child.once('exit', r));
+  const third = await remediator('shared', remediation, storage);
+  third.child.kill('SIGTERM');
+  assert.equal(await new Promise((r) => third.child.once('exit', r)), 0);
 });

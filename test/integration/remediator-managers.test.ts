@@ -11,6 +11,7 @@ import { parseConfig } from '../../src/config/load.ts';
 import type { Remediation } from '../../src/config/schema.ts';
 import { silentLogger } from '../../src/log.ts';
 import { actions } from '../../src/remediator/actions/index.ts';
+import { userManagerEnv } from '../../src/remediator/actions/systemd.ts';
 import { realClock } from '../../src/remediator/clock.ts';
 import { freshRecord } from '../../src/remediator/state.ts';
 
@@ -23,17 +24,21 @@ function create(r: Record<string, unknown>) {
   return kind.create(remediation as never, { target: 't', logger: silentLogger, record: freshRecord(), persist: async () => {}, clock: realClock, hooks: { running: () => {}, unexpectedExit: () => {} } });
 }
 
-test('systemd: `systemctl restart UNIT`; ActiveState and ActiveEnterTimestamp say when it is starting', async () => {
+test('systemd: `systemctl restart UNIT`; ActiveState and ActiveEnterTimestampMonotonic say when it is starting', async () => {
   const bin = join(dir, 'bin');
   await import('node:fs/promises').then((fs) => fs.mkdir(bin));
   const calls = join(dir, 'systemctl.calls');
   const state = join(dir, 'unit.state');
-  // The stand-in: logs its argv; `show` prints the state file; `restart` of a unit named
-  // broken.service fails as systemctl does when a unit cannot start.
+  // The stand-in: logs its argv and the bus variables it got; `show` prints the state file, and
+  // refuses --timestamp= as systemd before 251 does; `restart` of broken.service fails as
+  // systemctl does when a unit cannot start.
   await writeFile(join(bin, 'systemctl'), `#!/bin/sh
-echo "$*" >> ${JSON.stringify(calls)}
+echo "$* | XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR DBUS_SESSION_BUS_ADDRESS=$DBUS_SESSION_BUS_ADDRESS" >> ${JSON.stringify(calls)}
 case "$1" in
   --user) shift ;;
+esac
+case "$*" in
+  *--timestamp=*) echo "Unknown option --timestamp" >&2; exit 1 ;;
 esac
 case "$1" in
   restart) [ "$2" = broken.service ] && { echo "Job for broken.service failed." >&2; exit 1; }; exit 0 ;;
@@ -42,37 +47,59 @@ esac
 exit 2
 `);
   await chmod(join(bin, 'systemctl'), 0o755);
-  const path = process.env.PATH;
-  process.env.PATH = `${bin}:${path}`;
+  const saved = { PATH: process.env.PATH, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR, DBUS_SESSION_BUS_ADDRESS: process.env.DBUS_SESSION_BUS_ADDRESS };
+  process.env.PATH = `${bin}:${saved.PATH}`;
+  process.env.XDG_RUNTIME_DIR = '/run/user/4321';
+  process.env.DBUS_SESSION_BUS_ADDRESS = 'unix:path=/run/user/4321/bus';
+  // The unit entered its state this long ago, on systemd's clock (CLOCK_MONOTONIC, µs).
+  const enteredAgo = (ms: number) => Number(process.hrtime.bigint() / 1000n) - ms * 1000;
   try {
     const action = create({ action: 'systemd', unit: 'vllm.service' });
     assert.deepEqual(await action.restart({ alertname: 'LLMServerDown', fingerprint: 'f' }), { ok: true, message: 'systemctl restart vllm.service' });
-    await writeFile(state, 'ActiveState=activating\nSubState=start\nActiveEnterTimestamp=@1796000000\n');
-    assert.deepEqual(await action.starting(), { starting: true, since: 1796000000_000, detail: 'unit vllm.service activating/start' });
-    await writeFile(state, 'ActiveState=active\nSubState=running\nActiveEnterTimestamp=@1796000100\n');
-    assert.deepEqual(await action.starting(), { starting: false, since: 1796000100_000, detail: 'unit vllm.service active/running' });
+    await writeFile(state, 'ActiveState=activating\nSubState=start\nActiveEnterTimestampMonotonic=0\n');
+    assert.deepEqual(await action.starting(), { starting: true, detail: 'unit vllm.service activating/start' }, 'never active yet: no start time');
+    await writeFile(state, `ActiveState=active\nSubState=running\nActiveEnterTimestampMonotonic=${enteredAgo(30_000)}\n`);
+    const before = Date.now();
+    const running = await action.starting();
+    assert.equal(running?.starting, false);
+    assert.ok(running?.since !== undefined && running.since <= before - 30_000 && running.since > before - 40_000, `active since 30 s ago, read as ${before - (running?.since ?? 0)} ms ago`);
+    // It failed 20 s after a start: that start no longer counts.
+    await writeFile(state, `ActiveState=failed\nSubState=failed\nActiveEnterTimestampMonotonic=${enteredAgo(20_000)}\n`);
+    assert.deepEqual(await action.starting(), { starting: false, detail: 'unit vllm.service failed/failed' });
     const broken = await create({ action: 'systemd', unit: 'broken.service', user: true }).restart({ alertname: 'x', fingerprint: 'f' });
     assert.equal(broken.ok, false);
     assert.match(broken.message, /exit code 1: Job for broken\.service failed\./);
+    const show = 'show vllm.service --property=ActiveState,SubState,ActiveEnterTimestampMonotonic | XDG_RUNTIME_DIR= DBUS_SESSION_BUS_ADDRESS=';
     assert.deepEqual((await readFile(calls, 'utf8')).trim().split('\n'), [
-      'restart vllm.service',
-      'show vllm.service --property=ActiveState,SubState,ActiveEnterTimestamp --timestamp=unix',
-      'show vllm.service --property=ActiveState,SubState,ActiveEnterTimestamp --timestamp=unix',
-      '--user restart broken.service',
+      'restart vllm.service | XDG_RUNTIME_DIR= DBUS_SESSION_BUS_ADDRESS=',
+      show,
+      show,
+      show,
+      // The user's manager is reached through these; the system's needs neither.
+      '--user restart broken.service | XDG_RUNTIME_DIR=/run/user/4321 DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/4321/bus',
     ]);
   } finally {
-    process.env.PATH = path;
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
+  // Run as a service, the remediator may have no XDG_RUNTIME_DIR: the user's default one.
+  assert.deepEqual(userManagerEnv({}), { XDG_RUNTIME_DIR: `/run/user/${process.getuid!()}` });
 });
 
 test('docker: restarts the container through the Engine API on its unix socket; StartedAt and health say starting', async () => {
   const socket = join(dir, 'docker.sock');
   const seen: string[] = [];
   let health = 'starting';
+  const recently = new Date(Date.now() - 20_000).toISOString();
   const engine = createServer((req, res) => {
     seen.push(`${req.method} ${req.url}`);
     if (req.method === 'POST' && req.url === '/containers/vllm/restart?t=30') return void res.writeHead(204).end();
     if (req.method === 'POST' && req.url?.startsWith('/containers/gone/restart')) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"No such container: gone"}');
+    if (req.method === 'GET' && req.url === '/containers/dead/json') {
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ Id: 'def', State: { Status: 'exited', Running: false, Restarting: false, ExitCode: 1, StartedAt: recently, Health: { Status: 'unhealthy' } } }));
+    }
     if (req.method === 'GET' && req.url === '/containers/vllm/json') {
       return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ Id: 'abc', State: { Status: 'running', Running: true, Restarting: false, StartedAt: '2026-11-30T03:00:00.123456789Z', Health: { Status: health } } }));
     }
@@ -88,6 +115,10 @@ test('docker: restarts the container through the Engine API on its unix socket; 
     const gone = await create({ action: 'docker', container: 'gone', socket }).restart({ alertname: 'x', fingerprint: 'f' });
     assert.deepEqual(gone, { ok: false, message: 'docker restart gone: HTTP 404: No such container: gone' });
     assert.deepEqual(seen.slice(0, 3), ['POST /containers/vllm/restart?t=30', 'GET /containers/vllm/json', 'GET /containers/vllm/json']);
+    // It exited 20 s after it started: that start no longer counts.
+    assert.deepEqual(await create({ action: 'docker', container: 'dead', socket }).starting(), { starting: false, detail: 'container dead exited (health unhealthy)' });
+    // The remediator stops every action on shutdown, then once more: the second is harmless.
+    await action.stop();
     await action.stop();
   } finally {
     engine.close();
@@ -96,4 +127,19 @@ test('docker: restarts the container through the Engine API on its unix socket; 
   const missing = await create({ action: 'docker', container: 'vllm', socket: join(dir, 'none.sock') }).restart({ alertname: 'x', fingerprint: 'f' });
   assert.equal(missing.ok, false);
   assert.match(missing.message, /ENOENT|connect/);
+});
+
+test('every action may be stopped twice: the remediator stops them all on shutdown, then again', async () => {
+  const kinds = [
+    create({ action: 'systemd', unit: 'vllm.service' }),
+    create({ action: 'docker', container: 'vllm', socket: join(dir, 'none.sock') }),
+    create({ action: 'command', command: ['/bin/true'] }),
+    create({ action: 'process', command: [process.execPath, '-e', 'setInterval(() => {}, 1000)'], grace_period: '2s' }),
+  ];
+  for (const action of kinds) {
+    await action.start();
+    await action.stop();
+    await action.stop();
+    assert.equal(action.pid(), undefined, `${action.kind}: nothing left running`);
+  }
 });

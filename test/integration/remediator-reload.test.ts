@@ -81,3 +81,43 @@ test('/-/reload applies auth and command-target changes, refuses to touch an own
   }
   assert.equal(isAlive(pid), false);
 });
+
+test('a reload that changes remediator.alertmanager reads the new Alertmanager, and no longer the old one', { timeout: 30_000 }, async () => {
+  const { createServer } = await import('node:http');
+  const fakeAlertmanager = async () => {
+    let reads = 0;
+    const s = createServer((_req, res) => {
+      reads += 1;
+      res.setHeader('content-type', 'application/json').end('[]');
+    });
+    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    const { port } = s.address() as { port: number };
+    return { url: `http://127.0.0.1:${port}`, reads: () => reads, close: () => new Promise((r) => s.close(r)) };
+  };
+  const [a, b] = [await fakeAlertmanager(), await fakeAlertmanager()];
+  const withAlertmanager = (url: string) => stringify({
+    targets: [{ name: 'external', url: 'http://127.0.0.1:2/v1', remediation: { action: 'command', command: [process.execPath, '-e', 'process.exit(0)'] } }],
+    remediator: { auth: { bearer_token_file: tokenFile }, alertmanager: { url, interval: '100ms' } },
+  });
+  await writeFile(tokenFile, 'first-token-0123456789');
+  const amFile = join(dir, 'with-alertmanager.yml');
+  await writeFile(amFile, withAlertmanager(a.url));
+  const { config: initial, text } = await readConfigFile(amFile);
+  const running = await startRemediator({ config: initial, token: await loadToken(initial), listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, stdio: 'ignore', configFile: { path: amFile, text }, enableLifecycle: true });
+  const until = async (what: string, ok: () => boolean) => {
+    for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(ok(), what);
+  };
+  try {
+    await until('the first Alertmanager is read', () => a.reads() > 0);
+    await writeFile(amFile, withAlertmanager(b.url));
+    assert.equal((await fetch(`${running.url}/-/reload`, { method: 'POST' })).status, 200);
+    const readsOfA = a.reads();
+    await until('the second Alertmanager is read', () => b.reads() > 1);
+    assert.equal(a.reads(), readsOfA, 'the old one is no longer read');
+  } finally {
+    await running.close();
+    await a.close();
+    await b.close();
+  }
+});

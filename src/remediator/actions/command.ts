@@ -44,14 +44,22 @@ export class CommandAction implements Action {
 
   async start(): Promise<void> {}
 
+  /** Ends the running commands; safe to call again (a group already being ended is not signalled twice). */
   async stop(): Promise<void> {
     for (const pgid of this.#running) this.#end(pgid);
   }
 
+  readonly #ending = new Set<number>();
+
   /** SIGTERM to the command's group, SIGKILL after killAfterMs if it is still running then. */
   #end(pgid: number): void {
+    if (this.#ending.has(pgid)) return;
+    this.#ending.add(pgid);
     signalGroup(pgid, 'SIGTERM');
-    setTimeout(() => this.#running.has(pgid) && signalGroup(pgid, 'SIGKILL'), killAfterMs).unref();
+    setTimeout(() => {
+      this.#ending.delete(pgid);
+      if (this.#running.has(pgid)) signalGroup(pgid, 'SIGKILL');
+    }, killAfterMs).unref();
   }
   pid(): undefined {
     return undefined;

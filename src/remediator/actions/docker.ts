@@ -31,6 +31,7 @@ class DockerAction implements Action {
   readonly #c: DockerConfig;
   readonly #d: ActionDeps;
   readonly #agent: Agent;
+  #closing: Promise<void> | undefined;
 
   constructor(config: DockerConfig, deps: ActionDeps) {
     this.#c = config;
@@ -64,10 +65,13 @@ class DockerAction implements Action {
         return undefined;
       }
       const state = ((await res.body.json()) as { State?: ContainerState }).State ?? {};
-      const since = state.StartedAt ? Date.parse(state.StartedAt) : Number.NaN;
+      const restarting = state.Restarting === true || state.Status === 'restarting';
       const health = state.Health?.Status;
+      // Its start time counts only while it runs: a container that exited soon after its start is
+      // not starting, however recent that start.
+      const since = state.Status === 'running' && state.StartedAt ? Date.parse(state.StartedAt) : Number.NaN;
       return {
-        starting: state.Restarting === true || state.Status === 'restarting' || health === 'starting',
+        starting: restarting || (state.Status === 'running' && health === 'starting'),
         ...(Number.isFinite(since) ? { since } : {}),
         detail: `container ${this.#c.container} ${state.Status ?? '?'}${health ? ` (health ${health})` : ''}`,
       };
@@ -77,8 +81,10 @@ class DockerAction implements Action {
   }
 
   async start(): Promise<void> {}
-  async stop(): Promise<void> {
-    await this.#agent.close();
+  /** Closes the connection pool, once: the remediator may stop an action twice (shutdown). */
+  stop(): Promise<void> {
+    this.#closing ??= this.#agent.close().catch(() => {});
+    return this.#closing;
   }
   kill(): void {}
   pid(): undefined {

@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { execa, type ResultPromise } from 'execa';
 import { z } from 'zod';
 import { positiveDuration } from '../../config/fields.ts';
+import type { OwnedProcess } from '../state.ts';
 import { childEnv } from './env.ts';
-import { argvOf, groupLeadersRunning, groupMembers, startTicks } from './proc.ts';
+import { argvOf, bootId, groupCarries, groupMembers, processesWithEnv, startTicks } from './proc.ts';
 import { signalGroup } from './signal.ts';
 import { defineAction, type Action, type ActionDeps, type ActionOutcome, type RestartContext } from './types.ts';
 
@@ -12,7 +14,7 @@ export const processSchema = z.strictObject({
   action: z.literal('process'),
   command: argv.describe('The server\'s argv, run without a shell.'),
   cwd: z.string().optional(),
-  env: z.record(z.string(), z.string()).default({}).describe('Its environment, besides PATH, HOME, USER, LANG, TZ and TMPDIR.'),
+  env: z.record(z.string(), z.string()).default({}).describe('Its environment, besides PATH, HOME, USER, LOGNAME, LANG, LANGUAGE, LC_ALL, LC_CTYPE, TZ, TMPDIR and QWEN_SENTINEL_SPAWN_ID (by which the remediator knows it, and what it leaves, again).'),
   grace_period: positiveDuration.default(10_000).describe('SIGTERM, then SIGKILL to the whole group after this long.'),
   restart_on_exit: z.boolean().default(false).describe('Start it again after any exit, through the same safeguards, with exponential backoff.'),
   cooldown: positiveDuration.default(120_000),
@@ -21,13 +23,20 @@ type ProcessConfig = z.output<typeof processSchema>;
 
 // How often an adopted server (not our child: no exit event) is checked for life.
 const adoptedPollMs = 1000;
+// How long a server may take to go after SIGKILL (a process stuck in the kernel, in an
+// uninterruptible CUDA call, does not): then the restart fails rather than start a second one.
+export const killWaitMs = 30_000;
+/** Put in every server's environment: how a server we started is found whatever its argv says. */
+export const spawnIdVariable = 'QWEN_SENTINEL_SPAWN_ID';
 
 /**
  * The remediator starts the model server itself and owns it: the server (not a shell) leads its
  * own process group, so a restart signals exactly that group (SIGTERM, SIGKILL after the grace
- * period) and nothing else on the machine. Its pid, group and start time are kept in the target's
- * state record, so a remediator started again adopts a server still running (same pid, start time
- * and argv) or ends what is left of its group, and never starts a second one.
+ * period) and nothing else on the machine. Its pid, group, start time and boot id are kept in the
+ * target's state record, and a spawn id in its environment, so a remediator started again adopts a
+ * server still running (same boot, pid and start time, whatever its /proc cmdline says: a script,
+ * a Python entry point), or ends what it and any earlier run on the same storage directory left
+ * (found by the spawn id), and never starts a second one.
  */
 class ProcessAction implements Action {
   readonly kind = 'process';
@@ -60,7 +69,9 @@ class ProcessAction implements Action {
 
   async restart(context: RestartContext): Promise<ActionOutcome> {
     const old = this.pid();
-    await this.#terminate();
+    if (!(await this.#terminate())) {
+      return { ok: false, message: `the server (pid ${old}) did not exit within ${killWaitMs / 1000} s of SIGKILL; not starting another beside it` };
+    }
     // A shutdown began while the old server was stopping: do not start a new one behind it.
     if (this.#stopped) return { ok: false, message: 'remediator shutting down' };
     const error = await this.#spawn();
@@ -70,6 +81,7 @@ class ProcessAction implements Action {
     return { ok: true, message: `restarted: pid ${old ?? 'none'} -> ${pid}` };
   }
 
+  /** Stops the server; safe to call again (nothing left to stop, or another bounded try). */
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#terminate();
@@ -82,42 +94,65 @@ class ProcessAction implements Action {
   }
 
   /**
-   * A server recorded by an earlier run of the remediator: still the same process (pid, start
-   * time, argv) -> adopted. Gone, but members of its group left (an engine subprocess holding the
-   * GPU) -> ended. A spawn that was under way when we died -> found by its argv, or its leftovers
-   * ended. Returns whether a live server was adopted.
+   * Before the first spawn: a server recorded by an earlier run that is still the same process
+   * (same boot, pid and start time) is adopted; everything else of ours is ended: what a gone
+   * server left in its group (an engine subprocess holding the GPU), a spawn that was under way
+   * when the earlier run died, any server an earlier run on this storage directory started for
+   * this target (the record may have been lost). "Ours" is what carries our spawn id in its
+   * environment; a recorded pid now leading another process, or from another boot, is not.
+   * Returns whether a live server was adopted.
    */
   async #adopt(): Promise<boolean> {
     const { record, logger, target } = this.#d;
+    const boot = bootId();
     const owned = record.owned;
+    let adopted: OwnedProcess | undefined;
+    const gone = new Set<string>();
     if (owned) {
-      const same = startTicks(owned.pid) === owned.startTicks && sameArgv(argvOf(owned.pid), owned.argv);
-      if (same && sameArgv(owned.argv, this.#c.command)) {
-        logger.info({ target, pid: owned.pid }, 'adopted the model server a previous run started');
-        this.#watchAdopted();
-        this.#d.hooks.running(owned.pid);
-        return true;
+      // A record written before boot ids were kept: only its exact old identity (argv too) is trusted.
+      const legacy = owned.bootId === undefined;
+      const running = startTicks(owned.pid) === owned.startTicks && (!legacy || sameArgv(argvOf(owned.pid), owned.argv));
+      if (!legacy && owned.bootId !== boot) {
+        logger.info({ target, pid: owned.pid }, 'the recorded model server ran in another boot: nothing of it is left');
+      } else if (running && sameArgv(owned.argv, this.#c.command)) {
+        adopted = owned;
+      } else if (running) {
+        await this.#endGroup(owned.pgid, 'started by a previous run with another command');
+      } else if (owned.spawnId !== undefined) {
+        gone.add(owned.spawnId); // its leftovers carry its spawn id; a pid now leading another process does not
       }
-      await this.#endGroup(owned.pgid, 'left by a previous run');
-      record.owned = undefined;
+      if (!adopted) record.owned = undefined;
     }
     if (record.spawning) {
-      // We died between spawning a server and recording it: it leads its own group and runs
-      // exactly the argv we were starting.
-      const found = groupLeadersRunning(record.spawning.argv);
-      for (const pid of found) await this.#endGroup(pid, 'started by a previous run that died before recording it');
+      // We died between spawning a server and recording it: it carries the spawn id we gave it.
+      if (record.spawning.bootId === boot && record.spawning.spawnId !== undefined) gone.add(record.spawning.spawnId);
       record.spawning = undefined;
     }
+    const scope = record.spawnScope === undefined ? undefined : `${record.spawnScope}.`;
+    const left = gone.size === 0 && scope === undefined ? [] : processesWithEnv(spawnIdVariable, (id) => id !== adopted?.spawnId && (gone.has(id) || (scope !== undefined && id.startsWith(scope))));
+    for (const pgid of new Set(left.map((p) => p.pgid))) {
+      if (pgid !== adopted?.pgid) await this.#endGroup(pgid, 'left by a previous run (its spawn id)');
+    }
     await this.#d.persist();
-    return false;
+    if (!adopted) return false;
+    logger.info({ target, pid: adopted.pid }, 'adopted the model server a previous run started');
+    this.#watchAdopted();
+    this.#d.hooks.running(adopted.pid);
+    return true;
   }
 
+  /** Ends a group of ours: SIGTERM, SIGKILL after the grace period. A group we may not signal is left, logged. */
   async #endGroup(pgid: number, why: string): Promise<void> {
     if (groupMembers(pgid).length === 0) return;
-    this.#d.logger.warn({ target: this.#d.target, pgid, why }, 'ending an orphaned model server group before starting a new one');
-    signalGroup(pgid, 'SIGTERM');
-    const deadline = this.#d.clock.now() + this.#c.grace_period;
-    while (groupMembers(pgid).length > 0 && this.#d.clock.now() < deadline) await this.#d.clock.sleep(50);
+    const { logger, target, clock } = this.#d;
+    logger.warn({ target, pgid, why }, 'ending an orphaned model server group before starting a new one');
+    const sent = signalGroup(pgid, 'SIGTERM');
+    if (sent === 'denied' || sent === 'refused') {
+      logger.error({ target, pgid, why, result: sent }, 'cannot signal the orphaned model server group; leaving it');
+      return;
+    }
+    const deadline = clock.now() + this.#c.grace_period;
+    while (groupMembers(pgid).length > 0 && clock.now() < deadline) await clock.sleep(50);
     signalGroup(pgid, 'SIGKILL');
   }
 
@@ -128,7 +163,7 @@ class ProcessAction implements Action {
     this.#watch = setInterval(() => {
       if (startTicks(owned.pid) === owned.startTicks) return;
       clearInterval(this.#watch);
-      this.#onExit(owned.pid, { code: null, signal: null });
+      this.#onExit(owned.pid, owned.spawnId, { code: null, signal: null });
       done();
     }, adoptedPollMs);
     this.#watch.unref();
@@ -138,7 +173,9 @@ class ProcessAction implements Action {
   async #spawn(): Promise<string | undefined> {
     const { record, persist, clock, logger, target } = this.#d;
     const [file, ...args] = this.#c.command as [string, ...string[]];
-    record.spawning = { since: clock.now(), argv: this.#c.command };
+    const boot = bootId();
+    const spawnId = record.spawnScope === undefined ? randomUUID() : `${record.spawnScope}.${randomUUID()}`;
+    record.spawning = { since: clock.now(), argv: this.#c.command, bootId: boot, spawnId };
     await persist();
     const child = execa(file, args, {
       detached: true, // setsid: the server is its own process-group leader
@@ -148,7 +185,7 @@ class ProcessAction implements Action {
       stdout: this.#d.stdio ?? 'inherit',
       stderr: this.#d.stdio ?? 'inherit',
       extendEnv: false,
-      env: childEnv(this.#c.env),
+      env: childEnv({ ...this.#c.env, [spawnIdVariable]: spawnId }),
       ...(this.#c.cwd ? { cwd: this.#c.cwd } : {}),
     });
     this.#child = child;
@@ -156,7 +193,7 @@ class ProcessAction implements Action {
     const pid = child.pid;
     record.spawning = undefined;
     if (pid !== undefined) {
-      record.owned = { pid, pgid: pid, startTicks: startTicks(pid) ?? '', argv: this.#c.command };
+      record.owned = { pid, pgid: pid, startTicks: startTicks(pid) ?? '', argv: this.#c.command, bootId: boot, spawnId };
       record.startedAt = clock.now();
       logger.info({ target, pid, command: this.#c.command }, 'model server started');
     }
@@ -172,18 +209,22 @@ class ProcessAction implements Action {
         logger.error({ target, err: result.message }, 'model server could not start');
         return;
       }
-      this.#onExit(pid, { code: result.exitCode ?? null, signal: result.signal ?? null });
+      this.#onExit(pid, spawnId, { code: result.exitCode ?? null, signal: result.signal ?? null });
     });
     if (pid === undefined) await this.#exited;
     return spawnError;
   }
 
-  #onExit(pid: number, detail: { code: number | null; signal: string | null }): void {
+  #onExit(pid: number, spawnId: string | undefined, detail: { code: number | null; signal: string | null }): void {
     const { record, logger, target } = this.#d;
-    // What the dead leader left in its group (vLLM's engine core, holding the GPU) goes too,
-    // now, while the group id is certainly still ours.
-    signalGroup(pid, 'SIGKILL');
-    if (record.owned?.pid === pid) record.owned = undefined;
+    // What the dead leader left in its group (vLLM's engine core, holding the GPU) goes too, now,
+    // while the group is ours: a member carries our spawn id. (A group whose members all died
+    // frees its number, which may then name another process's group.)
+    if (spawnId === undefined || groupCarries(pid, spawnIdVariable, spawnId)) signalGroup(pid, 'SIGKILL');
+    if (record.owned?.pid === pid) {
+      record.owned = undefined;
+      record.startedAt = undefined; // a server that is gone is not loading
+    }
     void this.#d.persist();
     this.#d.hooks.running(undefined);
     if (this.#expectingExit || this.#stopped) return;
@@ -191,23 +232,35 @@ class ProcessAction implements Action {
     this.#d.hooks.unexpectedExit(detail);
   }
 
-  /** SIGTERM to the whole group, SIGKILL after the grace period; resolves when the leader is gone. */
-  async #terminate(): Promise<void> {
-    const owned = this.#d.record.owned;
-    if (!owned) return;
+  /**
+   * SIGTERM to the whole group, SIGKILL after the grace period; resolves true once the leader is
+   * gone, false when it is still there killWaitMs after SIGKILL (then it stays recorded, watched).
+   */
+  async #terminate(): Promise<boolean> {
+    const { record, logger, target, clock } = this.#d;
+    const owned = record.owned;
+    if (!owned) return true;
     this.#expectingExit = true;
-    signalGroup(owned.pgid, 'SIGTERM');
-    const graceful = await Promise.race([
-      this.#exited.then(() => true),
-      this.#d.clock.sleep(this.#c.grace_period).then(() => false),
-    ]);
+    const exitedWithin = async (ms: number) => {
+      const stop = new AbortController();
+      const result = await Promise.race([this.#exited.then(() => true), clock.sleep(ms, stop.signal).then(() => false)]);
+      stop.abort();
+      return result;
+    };
+    const sent = signalGroup(owned.pgid, 'SIGTERM');
+    if (sent === 'denied' || sent === 'refused') logger.error({ target, pid: owned.pid, pgid: owned.pgid, result: sent }, 'cannot signal the model server group');
+    const graceful = await exitedWithin(this.#c.grace_period);
     // Children the server left behind (an engine subprocess, say) go with the group either way.
     signalGroup(owned.pgid, 'SIGKILL');
-    if (!graceful) this.#d.logger.warn({ target: this.#d.target, pid: owned.pid }, 'model server ignored SIGTERM; sent SIGKILL');
-    await this.#exited;
+    if (!graceful) logger.warn({ target, pid: owned.pid }, 'model server ignored SIGTERM; sent SIGKILL');
+    if (!graceful && !(await exitedWithin(killWaitMs))) {
+      logger.error({ target, pid: owned.pid, wait_ms: killWaitMs }, 'model server still there after SIGKILL (stuck in the kernel?); not starting another');
+      return false;
+    }
     clearInterval(this.#watch);
-    if (this.#d.record.owned?.pid === owned.pid) this.#d.record.owned = undefined;
+    if (record.owned?.pid === owned.pid) record.owned = undefined;
     await this.#d.persist();
+    return true;
   }
 }
 

@@ -19,6 +19,20 @@ function properties(text: string): Record<string, string> {
   return Object.fromEntries(text.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 }
 
+/** CLOCK_MONOTONIC now, in µs: what systemd's *TimestampMonotonic properties count (libuv's hrtime reads it). */
+export const monotonicMicros = () => Number(process.hrtime.bigint() / 1000n);
+
+/**
+ * What `systemctl --user` needs to reach the user's service manager, besides childEnv's variables:
+ * its runtime directory (where the manager's socket is: XDG_RUNTIME_DIR, /run/user/UID by default)
+ * and the session bus, when the remediator has one.
+ */
+export function userManagerEnv(from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const uid = process.getuid?.();
+  const runtime = from.XDG_RUNTIME_DIR ?? (uid === undefined ? undefined : `/run/user/${uid}`);
+  return { ...(runtime ? { XDG_RUNTIME_DIR: runtime } : {}), ...(from.DBUS_SESSION_BUS_ADDRESS ? { DBUS_SESSION_BUS_ADDRESS: from.DBUS_SESSION_BUS_ADDRESS } : {}) };
+}
+
 /**
  * systemd owns the server: `systemctl restart UNIT` stops its whole control group (SIGTERM, then
  * SIGKILL after TimeoutStopSec) and starts it again. The unit's ActiveState and the time it
@@ -36,7 +50,8 @@ class SystemdAction implements Action {
   }
 
   #systemctl(args: string[], timeout: number) {
-    return execa(this.#c.systemctl, [...(this.#c.user ? ['--user'] : []), ...args], { reject: false, timeout, stdin: 'ignore', extendEnv: false, env: childEnv({}) });
+    const user = this.#c.user;
+    return execa(this.#c.systemctl, [...(user ? ['--user'] : []), ...args], { reject: false, timeout, stdin: 'ignore', extendEnv: false, env: childEnv(user ? userManagerEnv() : {}) });
   }
 
   async restart(): Promise<ActionOutcome> {
@@ -47,20 +62,30 @@ class SystemdAction implements Action {
     return { ok: false, message: `systemctl restart ${this.#c.unit}: ${why}` };
   }
 
+  /**
+   * The unit's state, and when it last became active. Read as ActiveEnterTimestampMonotonic
+   * (CLOCK_MONOTONIC µs, in every systemd; `--timestamp=unix` needs systemd 251, and the default
+   * timestamp text depends on locale and time zone), turned into Unix ms against our own
+   * CLOCK_MONOTONIC. That start counts only while the unit is up: a unit that failed soon after it
+   * started is not starting.
+   */
   async starting(): Promise<StartingState | undefined> {
-    const r = await this.#systemctl(['show', this.#c.unit, '--property=ActiveState,SubState,ActiveEnterTimestamp', '--timestamp=unix'], 10_000);
+    const r = await this.#systemctl(['show', this.#c.unit, '--property=ActiveState,SubState,ActiveEnterTimestampMonotonic'], 10_000);
     if (r.exitCode !== 0) return undefined;
     const p = properties(String(r.stdout));
-    const since = /^@(\d+)$/.exec(p.ActiveEnterTimestamp ?? '')?.[1];
-    const state = `${p.ActiveState ?? '?'}/${p.SubState ?? '?'}`;
+    const active = p.ActiveState ?? '?';
+    const enteredUs = Number(p.ActiveEnterTimestampMonotonic ?? '0');
+    const up = active === 'active' || active === 'activating' || active === 'reloading';
+    const since = up && Number.isFinite(enteredUs) && enteredUs > 0 ? Math.round(this.#d.clock.wall() - (monotonicMicros() - enteredUs) / 1000) : undefined;
     return {
-      starting: p.ActiveState === 'activating' || p.ActiveState === 'reloading',
-      ...(since ? { since: Number(since) * 1000 } : {}),
-      detail: `unit ${this.#c.unit} ${state}`,
+      starting: active === 'activating' || active === 'reloading',
+      ...(since === undefined ? {} : { since }),
+      detail: `unit ${this.#c.unit} ${active}/${p.SubState ?? '?'}`,
     };
   }
 
   async start(): Promise<void> {}
+  /** Nothing to stop: systemd runs the server. Safe to call any number of times. */
   async stop(): Promise<void> {}
   kill(): void {}
   pid(): undefined {
@@ -70,7 +95,7 @@ class SystemdAction implements Action {
 
 export const systemdAction = defineAction({
   name: 'systemd',
-  description: 'systemctl restart UNIT; the unit\'s ActiveState and ActiveEnterTimestamp tell a server somebody just started.',
+  description: 'systemctl restart UNIT; the unit\'s ActiveState and ActiveEnterTimestampMonotonic tell a server somebody just started.',
   owns: false,
   schema: systemdSchema,
   create: (config, deps) => new SystemdAction(config, deps),

@@ -60,7 +60,9 @@ const oneLine = (text: string) => {
 /** The markdown message about one finished action. */
 export function dingtalkMessage(a: Readonly<ActionEntry>, at: Pick<DingtalkSettings, 'atMobiles' | 'atAll'> = { atMobiles: [], atAll: false }) {
   const ok = a.outcome === 'success';
-  const title = ok ? `qwen-sentinel: restarted ${a.target} (${a.action})` : `qwen-sentinel: restart of ${a.target} (${a.action}) failed`;
+  const title = ok
+    ? `qwen-sentinel: restarted ${a.target} (${a.action})`
+    : `qwen-sentinel: restart of ${a.target} (${a.action}) ${a.outcome === 'interrupted' ? 'interrupted by a shutdown' : 'failed'}`;
   const why = a.trigger.source === 'exit' ? 'the server exited (restart_on_exit)' : `alert ${oneLine(a.trigger.alertname) || '(no alertname)'}`;
   const lines = [
     `#### ${ok ? '✅' : '❌'} ${oneLine(title)}`,
