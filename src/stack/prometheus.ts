@@ -1,9 +1,10 @@
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { parse, stringify } from 'yaml';
+import { parseDuration } from '../duration.ts';
 import { StartupError } from '../lifecycle.ts';
 import type { Logger } from '../log.ts';
 
@@ -28,6 +29,31 @@ export const probeJob = 'qwen-sentinel-probe';
 /** The model server's own metrics, read by the dashboard's vLLM row. */
 export const modelJob = 'vllm';
 
+/** The interval the shipped rules' `for` windows are written for (Prometheus' scrape interval in production). */
+export const rulesInterval = 15_000;
+
+/** A shipped duration in proportion to a faster interval, never below `floor`. */
+function scaled(duration: string, every: number, floor: number): string {
+  const ms = Math.max(floor, Math.round((parseDuration(duration)! * every) / rulesInterval));
+  return `${Math.ceil(ms / 1000)}s`;
+}
+
+/**
+ * The shipped rules for a faster interval: every `for` shrinks in proportion (LLMServerHung's 45 s,
+ * three probe rounds at 15 s, would be three rounds at the stack's interval), but never below 10 s
+ * nor two evaluations, so a probe or two lost on a busy machine still fire nothing. At 15 s and
+ * slower they are left as shipped.
+ */
+export function scaleRules(text: string, interval: string): string {
+  const every = parseDuration(interval)!;
+  if (every >= rulesInterval) return text;
+  const doc = parse(text) as { groups: Array<{ rules: Array<{ for?: string }> }> };
+  for (const rule of doc.groups.flatMap((g) => g.rules)) {
+    if (rule.for !== undefined) rule.for = scaled(rule.for, every, Math.max(10_000, 2 * every));
+  }
+  return stringify(doc);
+}
+
 /** prometheus.yml with the stack's addresses and intervals; rules copied beside it. */
 export async function writePrometheusConfig(dir: string, w: Wiring): Promise<string> {
   const config = parse(await readFile(join(shippedDir, 'prometheus.yml'), 'utf8')) as Yaml;
@@ -46,12 +72,13 @@ export async function writePrometheusConfig(dir: string, w: Wiring): Promise<str
     }
   }
   config.alerting.alertmanagers[0].static_configs = [{ targets: [w.alertmanager] }];
-  // Rule files are relative to the shipped config; copy them and point at the copies.
+  // Rule files are relative to the shipped config; copy them and point at the copies, their
+  // `for` windows scaled to the stack's interval.
   const ruleFiles: string[] = [];
   for (const rel of config.rule_files as string[]) {
     const dest = join(dir, rel);
     await mkdir(dirname(dest), { recursive: true });
-    await copyFile(join(shippedDir, rel), dest);
+    await writeFile(dest, scaleRules(await readFile(join(shippedDir, rel), 'utf8'), w.interval));
     ruleFiles.push(dest);
   }
   config.rule_files = ruleFiles;
@@ -68,6 +95,13 @@ export async function writeAlertmanagerConfig(dir: string, w: Wiring): Promise<s
   const hook = receiver.webhook_configs[0];
   hook.url = `http://${w.remediator}/webhook`;
   hook.http_config.authorization.credentials_file = w.tokenFile;
+  // The remediator's route waits in proportion to the stack's interval too, as the rules do.
+  const every = parseDuration(w.interval)!;
+  const route = (config.route.routes as Yaml[]).find((r) => r.receiver === 'qwen-sentinel-remediator');
+  if (route && every < rulesInterval) {
+    route.group_wait = scaled(route.group_wait, every, 1000);
+    route.group_interval = scaled(route.group_interval, every, 5000);
+  }
   const file = join(dir, 'alertmanager.yml');
   await writeFile(file, stringify(config));
   return file;

@@ -42,7 +42,8 @@ test('SIGKILL of a real llama-server: restarted once through Prometheus and Aler
       server: 'llamacpp',
       interval: '2s',
       timeout: '2s',
-      remediation: { action: 'process', command: llamaServerCommand(files!, port), grace_period: '5s', cooldown: '30s' },
+      // The alert path, not the respawn on exit (the simulator's end-to-end test covers that).
+      remediation: { action: 'process', command: llamaServerCommand(files!, port), grace_period: '5s', cooldown: '30s', restart_on_exit: false },
     }],
     remediator: { auth: { bearer_token_file: tokenFile } },
   });

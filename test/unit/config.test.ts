@@ -72,7 +72,7 @@ remediator:
 `);
   assert.equal(config.targets[0]!.url, 'http://127.0.0.1:8000/v1');
   const common = { startup_timeout: 300_000, confirm: true, circuit: { max_restarts: 3, window: 900_000 } };
-  assert.deepEqual(config.targets[0]!.remediation, { action: 'process', command: ['vllm', 'serve', 'Qwen/Qwen3-0.6B'], env: {}, grace_period: 10_000, restart_on_exit: false, cooldown: 120_000, ...common });
+  assert.deepEqual(config.targets[0]!.remediation, { action: 'process', command: ['vllm', 'serve', 'Qwen/Qwen3-0.6B'], env: {}, grace_period: 10_000, restart_on_exit: true, cooldown: 120_000, ...common });
   assert.deepEqual(config.targets[1]!.remediation, { action: 'command', command: ['systemctl', 'restart', 'vllm.service'], env: {}, timeout: 60_000, cooldown: 300_000, ...common });
   const managers = parseConfigText(`
 targets:

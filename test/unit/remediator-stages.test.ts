@@ -53,7 +53,8 @@ test('the stages in order: resolved, not matching, invalid text, unknown target,
 
 test('50 concurrent copies of one alert: one restart', async () => {
   const { decide, action } = await setupRemediator();
-  const copies = Array.from({ length: 50 }, () => payload({}).alerts[0]!);
+  const one = payload({}).alerts[0]!;
+  const copies = Array.from({ length: 50 }, () => structuredClone(one));
   const decisions = await decide({ ...payload({}), alerts: copies });
   assert.equal(action.calls.length, 1);
   assert.equal(decisions.filter((d) => d === 'restart').length, 1);

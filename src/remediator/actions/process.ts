@@ -16,7 +16,7 @@ export const processSchema = z.strictObject({
   cwd: z.string().optional(),
   env: z.record(z.string(), z.string()).default({}).describe('Its environment, besides PATH, HOME, USER, LOGNAME, LANG, LANGUAGE, LC_ALL, LC_CTYPE, TZ, TMPDIR and QWEN_SENTINEL_SPAWN_ID (by which the remediator knows it, and what it leaves, again).'),
   grace_period: positiveDuration.default(10_000).describe('SIGTERM, then SIGKILL to the whole group after this long.'),
-  restart_on_exit: z.boolean().default(false).describe('Start it again after any exit, through the same safeguards, with exponential backoff.'),
+  restart_on_exit: z.boolean().default(true).describe('Start it again as soon as it exits (its exit is known at once, no alert needed), through the same safeguards (circuit, starting, in progress), after a backoff of 1 s, 2 s, 4 s ... up to a minute; false: only count the exit and leave it to the alerts.'),
   cooldown: positiveDuration.default(120_000),
 });
 type ProcessConfig = z.output<typeof processSchema>;

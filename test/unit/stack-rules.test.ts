@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { parse } from 'yaml';
+import { scaleRules, shippedDir, writeAlertmanagerConfig } from '../../src/stack/prometheus.ts';
+
+const shipped = await readFile(join(shippedDir, 'rules/qwen-sentinel.rules.yml'), 'utf8');
+const forOf = (text: string) => Object.fromEntries((parse(text).groups[0].rules as Array<{ alert?: string; for?: string }>).filter((r) => r.for).map((r) => [r.alert, r.for]));
+
+test('the stack scales the rules\' `for` windows to its interval, never below 10 s; production intervals keep the shipped rules', () => {
+  const fast = forOf(scaleRules(shipped, '2s'));
+  assert.equal(fast.LLMServerHung, '10s', '45 s at 15 s would be 6 s at 2 s: held at 10 s');
+  assert.equal(fast.LLMServerUnresponsive, '24s', '3 m at 15 s is 24 s at 2 s');
+  assert.equal(fast.LLMServerStartingTooLong, '120s');
+  assert.ok(Object.values(fast).every((d) => Number.parseInt(String(d), 10) >= 10));
+  // The expressions are untouched.
+  assert.deepEqual(parse(scaleRules(shipped, '2s')).groups[0].rules.map((r: { expr: string }) => r.expr), parse(shipped).groups[0].rules.map((r: { expr: string }) => r.expr));
+  for (const interval of ['15s', '1m']) assert.equal(scaleRules(shipped, interval), shipped);
+});
+
+test('the stack\'s Alertmanager waits in proportion too: the remediator\'s group_wait and group_interval', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'qs-stack-am-'));
+  try {
+    const wiring = { exporter: '127.0.0.1:1', remediator: '127.0.0.1:2', alertmanager: '127.0.0.1:3', tokenFile: '/t' };
+    const route = async (interval: string) => (parse(await readFile(await writeAlertmanagerConfig(dir, { ...wiring, interval }), 'utf8')).route.routes as Array<{ receiver: string; group_wait: string; group_interval: string }>).find((r) => r.receiver === 'qwen-sentinel-remediator')!;
+    assert.deepEqual([(await route('2s')).group_wait, (await route('2s')).group_interval], ['1s', '5s']);
+    assert.deepEqual([(await route('15s')).group_wait, (await route('15s')).group_interval], ['5s', '30s']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
