@@ -41,7 +41,7 @@ test('owns a real model server: starts it, restarts it on a webhook, stops it on
     targets: [{
       name: 'qwen3',
       url: `http://127.0.0.1:${port}/v1`,
-      remediation: { action: 'process', command: [process.execPath, cli, 'sim', `--web.listen-address=127.0.0.1:${port}`, '--log.level=error'], grace_period: '3s', cooldown: '1m' },
+      remediation: { action: 'process', command: [process.execPath, cli, 'sim', `--web.listen-address=127.0.0.1:${port}`, '--log.level=error'], grace_period: '3s', cooldown: '1m', restart_on_exit: false },
     }],
   });
   const remediator = await startRemediator({ config, token, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, stdio: 'ignore' });
