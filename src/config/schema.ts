@@ -1,8 +1,18 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { remediationSchema } from '../remediator/actions/index.ts';
+import type * as Actions from '../remediator/actions/index.ts';
 import { positiveDuration } from './fields.ts';
 import { probeNames, probes, probesReadByRestartRules, type ProbeName } from '../exporter/probes/index.ts';
 import { defaultServer, isServerName, serverNames, servers, type ServerName } from '../servers/index.ts';
+
+// The remediation schemas sit beside the actions' code (execa, undici, ...), which only the
+// remediator runs: they are loaded, synchronously, the first time a config has a remediation
+// section, so an exporter probing targets without one never loads them.
+const actionsFile = fileURLToPath(new URL(`../remediator/actions/index${import.meta.url.slice(import.meta.url.lastIndexOf('.'))}`, import.meta.url));
+// (Piped from unknown: zod asks an optional field's schema whether it takes undefined, which for a
+// bare z.lazy() would load it at once.)
+const remediationSchema = z.unknown().pipe(z.lazy(() => (createRequire(import.meta.url)(actionsFile) as typeof Actions).remediationSchema));
 
 const name = z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'use letters, digits and _ . : - only');
 

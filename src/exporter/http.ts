@@ -1,6 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { request, type Dispatcher } from 'undici';
+import { randomFillSync } from 'node:crypto';
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
 import type { ServerType } from '../servers/types.ts';
+import { ExporterError, localErrorCodes } from './errors.ts';
 import { fail, type ProbeContext, type ProbeFailure } from './probes/types.ts';
 
 export interface HttpOptions {
@@ -8,48 +11,91 @@ export interface HttpOptions {
   body?: unknown;
 }
 
+/** What a request got back once the headers came: the body is still to be read (or discarded). */
+export interface Response {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  body: IncomingMessage;
+}
+
 type Ctx = Pick<ProbeContext<unknown>, 'signal' | 'log' | 'now'> & { headers: Record<string, string> };
+
+// Every request opens its own connection and closes it after the answer (`Connection: close`), as
+// blackbox_exporter's DisableKeepAlives: a probe never reuses a socket the server may have closed
+// meanwhile (its keep-alive timeout is shorter than any probe interval), and its duration includes
+// the connection setup, as a client's first request does.
+const agents = { 'http:': new HttpAgent({ keepAlive: false }), 'https:': new HttpsAgent({ keepAlive: false }) };
+
+// X-Request-Id: 8 random bytes each, cut from a pool filled 512 ids at a time.
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
+function requestId(): string {
+  if (poolOffset === pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  poolOffset += 8;
+  return `qwen-sentinel-${pool.toString('hex', poolOffset - 8, poolOffset)}`;
+}
 
 /**
  * Sends one probe request and logs it. Every request carries the probe's identifying headers and a
  * fresh X-Request-Id (qwen-sentinel-<hex>), so operators can find or filter probe traffic in the
- * server's logs. A failure to get response headers is classified for the failure counter.
+ * server's logs. A failure to get response headers is classified for the failure counter; one that
+ * is the exporter's own (out of file descriptors or ports) throws an ExporterError instead, since it
+ * says nothing about the server.
  */
-export async function send(ctx: Ctx, url: string, options: HttpOptions = {}): Promise<Dispatcher.ResponseData | ProbeFailure> {
+export async function send(ctx: Ctx, url: string, options: HttpOptions = {}): Promise<Response | ProbeFailure> {
   const method = options.method ?? 'GET';
   const started = ctx.now();
-  const requestId = `qwen-sentinel-${randomBytes(8).toString('hex')}`;
-  ctx.log(`${method} ${url} (request id ${requestId})`);
+  const id = requestId();
+  ctx.log(`${method} ${url} (request id ${id})`);
   try {
-    const res = await request(url, {
-      method,
-      signal: ctx.signal,
-      headers: {
-        ...ctx.headers,
-        'x-request-id': requestId,
-        ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
-    });
+    const res = await request(url, method, { ...ctx.headers, 'x-request-id': id }, options.body === undefined ? undefined : JSON.stringify(options.body), ctx.signal);
     ctx.log(`-> HTTP ${res.statusCode} ${res.headers['content-type'] ?? ''} after ${ms(ctx.now() - started)}`.trimEnd());
     return res;
   } catch (err) {
+    const local = localError(err);
+    if (local) {
+      ctx.log(`-> exporter error ${local.code}: not the server's fault, the round is skipped`);
+      throw local;
+    }
     const failure = classifyError(err, ctx.signal);
     ctx.log(`-> ${failure.reason}: ${failure.message} after ${ms(ctx.now() - started)}`);
     return failure;
   }
 }
 
+function request(url: string, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const agent = agents[target.protocol as keyof typeof agents];
+    if (!agent) return reject(Object.assign(new Error(`unsupported protocol ${target.protocol}`), { code: 'ERR_INVALID_PROTOCOL' }));
+    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send(target, { method, agent, signal, headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } });
+    req.once('response', (res) => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res }));
+    // Errors after the answer came (an abort while the body streams) reach the body's reader.
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 export const ms = (millis: number) => `${millis.toFixed(1)} ms`;
+
+const codeOf = (err: unknown): string | undefined => (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
+
+/** An error of the exporter's own making (EMFILE, ...), or undefined. */
+export function localError(err: unknown): ExporterError | undefined {
+  const code = codeOf(err);
+  return code !== undefined && localErrorCodes.has(code) ? new ExporterError(code, (err as Error).message) : undefined;
+}
 
 /** Maps a transport error (or the deadline) to a failure reason. */
 export function classifyError(err: unknown, signal: AbortSignal): ProbeFailure {
   if (signal.aborted) return fail('timeout', 'deadline exceeded');
-  const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
+  const code = codeOf(err);
   if (code === 'ECONNREFUSED') return fail('connect_refused', 'connection refused');
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
-    return fail('timeout', code);
-  }
+  if (code === 'ETIMEDOUT') return fail('timeout', code);
   return fail('connect_error', `${code ?? 'error'}: ${(err as Error).message}`);
 }
 
@@ -68,7 +114,7 @@ export function checkStatus(status: number): ProbeFailure | undefined {
  * A failed status with the start of the body the server gave as its reason; `starting` when the
  * server type says the answer means it is still loading (llama.cpp's 503 "Loading model").
  */
-export async function statusFailure(res: Dispatcher.ResponseData, signal: AbortSignal, server?: ServerType): Promise<ProbeFailure | undefined> {
+export async function statusFailure(res: Response, signal: AbortSignal, server?: ServerType): Promise<ProbeFailure | undefined> {
   const bad = checkStatus(res.statusCode);
   if (!bad) return undefined;
   const read = await readLimited(res.body, 4096, signal);
@@ -79,7 +125,7 @@ export async function statusFailure(res: Dispatcher.ResponseData, signal: AbortS
 }
 
 /** Reads a body, but never more than maxBytes: a huge or endless answer cannot bloat the exporter. */
-export async function readLimited(body: Dispatcher.ResponseData['body'], maxBytes: number, signal: AbortSignal): Promise<string | ProbeFailure> {
+export async function readLimited(body: Readable, maxBytes: number, signal: AbortSignal): Promise<string | ProbeFailure> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {
@@ -94,12 +140,15 @@ export async function readLimited(body: Dispatcher.ResponseData['body'], maxByte
   } catch (err) {
     return classifyError(err, signal);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
 }
 
+const ignore = () => {};
+
 /** Drops a body we do not need (or no longer want), so the connection is not held. */
-export function discard(body: Dispatcher.ResponseData['body']): void {
-  // destroy() of an unfinished body emits an abort error: nobody needs to hear it.
-  body.on('error', () => {});
+export function discard(body: Readable): void {
+  if (body.destroyed) return;
+  // destroy() of an unfinished body may emit an error: nobody needs to hear it.
+  body.on('error', ignore);
   body.destroy();
 }

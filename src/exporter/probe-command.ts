@@ -93,7 +93,7 @@ function table(report: RoundReport, probeRows: ProbeRow[]): string {
     line(header),
     ...cells.map(line),
     '',
-    report.up ? 'HEALTHY' : `UNHEALTHY: ${failed ? `${failed.probe} failed (${failed.reason})` : 'round cut short'}`,
+    report.up ? 'HEALTHY' : report.skipped ? `UNKNOWN: the round could not run (${report.skipped}, on this machine, not the server's)` : `UNHEALTHY: ${failed ? `${failed.probe} failed (${failed.reason})` : 'round cut short'}`,
     '',
   ].join('\n');
 }
@@ -120,7 +120,7 @@ export async function runProbeCommand(argv: string[]): Promise<number> {
   const failed = probeRows.filter((r) => !r.success);
   const restartWouldHelp = failed.some((r) => !notRestartable.has(r.reason!));
   if (flags.json) {
-    const result = { target, module: report.module, server: report.server, model: report.model ?? null, healthy: report.up, restart_would_help: restartWouldHelp, duration_seconds: report.durationSeconds, probes: probeRows, ...(flags.verbose ? { log: report.log } : {}) };
+    const result = { target, module: report.module, server: report.server, model: report.model ?? null, healthy: report.up, ...(report.skipped ? { exporter_error: report.skipped } : {}), restart_would_help: restartWouldHelp, duration_seconds: report.durationSeconds, probes: probeRows, ...(flags.verbose ? { log: report.log } : {}) };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } else {
     process.stdout.write(table(report, probeRows));

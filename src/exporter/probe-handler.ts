@@ -87,10 +87,13 @@ export function probeHandler(o: ProbeHandlerOptions) {
       now,
       deadline: scrapeTimeout === undefined ? undefined : now() + Math.max(0, scrapeTimeout - o.timeoutOffsetSeconds) * 1000,
     });
-    recordUp(store, report);
     const stored = o.history.add({ ...report, log: [`GET ${req.originalUrl}`, ...report.log] });
     if (res.destroyed) return;
-    const metrics = await store.registry.metrics();
+    // The exporter could not run the round (out of file descriptors, ...): the scrape fails, as the
+    // exporter's fault, rather than reporting the server down.
+    if (report.skipped) return void res.status(503).type('text/plain').send(`exporter error ${report.skipped}: the probe could not run (round #${stored.id})\n`);
+    recordUp(store, report);
+    const metrics = store.text();
     if (debug) res.type('text/plain').send(`Logs for the probe (round #${stored.id}):\n${stored.log.join('\n')}\n\nMetrics that would have been returned:\n${metrics}`);
     else res.type(store.registry.contentType).send(metrics);
   };

@@ -4,6 +4,8 @@
 import type { Module } from '../config/schema.ts';
 import { servers } from '../servers/index.ts';
 import { version } from '../version.ts';
+import { deadline as deadlineOf } from './deadline.ts';
+import { ExporterError } from './errors.ts';
 import { probes as probeTable, type ProbeName } from './probes/index.ts';
 import type { AnyProbe, FailureReason, ProbeResult, RoundState } from './probes/types.ts';
 import { counter, gauge, histogram, StagedRecorder, type SeriesStore } from './series.ts';
@@ -41,6 +43,11 @@ export interface RoundReport {
   probes: ProbeReport[];
   /** The debug log: every request, status, timing and reason. */
   log: string[];
+  /**
+   * Set when the round could not be run for a reason of the exporter's own (EMFILE, ...): the
+   * error's code. Such a round says nothing of the server: its up is not recorded.
+   */
+  skipped?: string;
 }
 
 /** The server one round probes: a configured target, or the one a /probe request names. */
@@ -101,6 +108,7 @@ export async function runRound(input: RoundInput): Promise<RoundReport> {
   const reports: ProbeReport[] = [];
 
   const round: RoundState = { failures: {} };
+  let skipped: ExporterError | undefined;
   const headers = (probe: string) => ({
     'user-agent': `qwen-sentinel/${version}`,
     'x-qwen-sentinel-probe': probe,
@@ -117,21 +125,18 @@ export async function runRound(input: RoundInput): Promise<RoundReport> {
       result = { success: false, reason: 'timeout', message: 'no time left in the scrape timeout' };
     } else {
       // The probe's deadline, which an Ollama model load may move (never past a scrape's timeout).
-      const expired = new AbortController();
-      let deadline = 0;
-      let timer: NodeJS.Timeout | undefined;
+      let deadline = Math.min(started + target.timeout, cap);
+      const timer = deadlineOf(stop, deadline - started);
       const setDeadline = (ms: number) => {
-        clearTimeout(timer);
         deadline = Math.min(now() + ms, cap);
-        timer = setTimeout(() => expired.abort(), Math.max(0, deadline - now()));
+        timer.reset(deadline - now());
       };
-      setDeadline(target.timeout);
       try {
         result = await probe.run({
           target: { url: target.url, server, model: target.model, maxResponseBytes: module.max_response_bytes },
           options: module.options[name],
           model,
-          signal: AbortSignal.any([stop, expired.signal]),
+          signal: timer.signal,
           deadline: () => deadline,
           extendDeadline: setDeadline,
           round,
@@ -141,12 +146,18 @@ export async function runRound(input: RoundInput): Promise<RoundReport> {
           log: (line) => write(`${name}: ${line}`),
         });
       } catch (err) {
+        if (err instanceof ExporterError) skipped = err;
         result = { success: false, reason: 'bad_response', message: `probe error: ${(err as Error).message}` };
       } finally {
-        clearTimeout(timer);
+        timer.clear();
       }
     }
     if (stop.aborted) break;
+    if (skipped) {
+      // Out of file descriptors or ports: nothing is known of the server, so nothing is recorded.
+      write(`${name}: not run, exporter error ${skipped.message}: the round is skipped`);
+      break;
+    }
     const seconds = (now() - started) / 1000;
     if (result.success && result.model !== undefined) model = result.model;
     if (!result.success) round.failures[name] = result;
@@ -162,9 +173,9 @@ export async function runRound(input: RoundInput): Promise<RoundReport> {
     write(`${name}: ${result.success ? 'success' : `FAILED ${result.reason}: ${result.message}`} in ${(seconds * 1000).toFixed(1)} ms`);
     reports.push(result.success ? { probe: name, success: true, durationSeconds: seconds } : { probe: name, success: false, reason: result.reason, message: result.message, durationSeconds: seconds });
   }
-  const up = reports.length === module.probes.length && reports.every((r) => r.success);
-  write(`round ${up ? 'up' : 'DOWN'}`);
-  return { target: target.name, url: target.url, module: module.name, server: server.name, model, startedAt, durationSeconds: (now() - roundStarted) / 1000, up, probes: reports, log };
+  const up = skipped === undefined && reports.length === module.probes.length && reports.every((r) => r.success);
+  write(skipped ? 'round SKIPPED' : `round ${up ? 'up' : 'DOWN'}`);
+  return { target: target.name, url: target.url, module: module.name, server: server.name, model, startedAt, durationSeconds: (now() - roundStarted) / 1000, up, probes: reports, log, ...(skipped ? { skipped: skipped.code } : {}) };
 }
 
 /** llm_server_up for a finished round; a model label that changed since the last round is removed. */

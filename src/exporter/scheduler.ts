@@ -32,6 +32,8 @@ export interface SchedulerOptions {
    * (so a changed one is replaced, not left behind), and for unchanged ones the last round. */
   carried?: ReadonlyMap<string, Carried>;
   apiKeys?: ApiKeys;
+  /** A round skipped for a reason of the exporter's own (EMFILE, ...): counted, never the server's fault. */
+  onSkipped?: (target: string, code: string) => void;
 }
 
 export interface TargetStatus {
@@ -52,6 +54,9 @@ interface TargetState {
   upModel: string | undefined;
   last: StoredRound | undefined;
 }
+
+/** When target i of n first falls due, in ms after the start: spread evenly over its interval. */
+export const firstRoundOffset = (i: number, n: number, interval: number): number => (n > 0 ? Math.floor((i * interval) / n) : 0);
 
 /**
  * Probes every target in the background, decoupled from scrapes so several Prometheus replicas do
@@ -82,8 +87,14 @@ export class Scheduler {
     return this.#states.map((s) => s.target);
   }
 
+  /**
+   * Starts one loop per target. Target i of n starts its first round i/n of its interval after the
+   * start (as Prometheus spreads its scrapes): n targets are not all probed at the same instant,
+   * and a single target is probed at once.
+   */
   start(): void {
-    this.#loops = this.#states.map((state) => this.#loop(state));
+    const n = this.#states.length;
+    this.#loops = this.#states.map((state, i) => this.#loop(state, firstRoundOffset(i, n, state.target.interval)));
   }
 
   /** True once every target has completed a full round: its series then mean something. */
@@ -110,13 +121,20 @@ export class Scheduler {
     await Promise.all(this.#loops);
   }
 
-  async #loop(state: TargetState): Promise<void> {
+  async #loop(state: TargetState, offset: number): Promise<void> {
     const { clock } = this.#o;
-    while (!this.#stop.signal.aborted) {
-      const started = clock.now();
+    const stop = this.#stop.signal;
+    // Rounds fall due on a fixed grid, one interval apart: a timer that fires late does not push
+    // every later round back, so the spread between targets holds.
+    let due = clock.now() + offset;
+    while (!stop.aborted) {
+      const wait = due - clock.now();
+      if (wait > 0) await clock.sleep(wait, stop);
+      if (stop.aborted) break;
       await this.#round(state);
-      // The next round starts one interval after this one started, or at once if it overran.
-      await clock.sleep(Math.max(0, state.target.interval - (clock.now() - started)), this.#stop.signal);
+      // A round that overran its interval: the next one starts at once, and the grid moves with it
+      // (no burst of rounds to catch up).
+      due = Math.max(due + state.target.interval, clock.now());
     }
   }
 
@@ -131,6 +149,14 @@ export class Scheduler {
     const { target, module } = state;
     const report = await runRound({ target: { ...target, apiKey: apiKeys?.forTarget(target) }, module, store, stop: this.#stop.signal, now: () => clock.now(), knownModel: state.model, probeTable });
     if (this.#stop.signal.aborted) return undefined;
+    if (report.skipped !== undefined) {
+      // Nothing is known of the server: its series and last result stay as they were, and the next
+      // round is due as usual. The round's log is kept, for the status page.
+      history.add(report);
+      this.#o.onSkipped?.(target.name, report.skipped);
+      logger.warn({ target: target.name, code: report.skipped }, 'round skipped: the exporter is short of file descriptors or ports');
+      return report;
+    }
     state.model = report.model;
     state.upModel = recordUp(store, report, state.upModel);
     const previous = state.last;

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Metric, Registry } from 'prom-client';
 
 export type Labels = Record<string, string>;
 
@@ -47,8 +47,35 @@ export class StagedRecorder implements Recorder {
   }
 }
 
-type PromMetric = Gauge | Counter | Histogram;
-const seriesKey = (name: string, labels: Labels) => `${name}${JSON.stringify(Object.entries(labels).sort())}`;
+/** The labels of a series besides `target`, in its family's order, and their exposition text. */
+interface LabelSet {
+  labels: Readonly<Labels>;
+  text: string;
+}
+interface Sample {
+  set: LabelSet;
+  value: number;
+}
+interface Distribution {
+  set: LabelSet;
+  /** Observations per bucket (not cumulative), then sum and count. */
+  counts: Float64Array;
+  sum: number;
+  count: number;
+}
+type Series = Sample | Distribution;
+
+/** One metric family: its series grouped by target, each group in the order its series came. */
+interface Family {
+  def: MetricDef;
+  byTarget: Map<string, Map<string, Series>>;
+}
+
+const escapeValue = (v: string) => (/[\\"\n]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v);
+const escapeHelp = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+const number = (v: number) => (Number.isNaN(v) ? 'NaN' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : String(v));
+const joined = (a: string, b: string) => (a === '' ? b : b === '' ? a : `${a},${b}`);
+const braced = (s: string) => (s === '' ? '' : `{${s}}`);
 
 /**
  * The series of one registry. The scheduler's store labels every series with its `target` and
@@ -57,12 +84,22 @@ const seriesKey = (name: string, labels: Labels) => `${name}${JSON.stringify(Obj
  * it) and gauges only, since a counter that starts again at every scrape would mean nothing. A probe's gauges live from one successful run to the
  * next: what a run did not set, or every gauge of a failed run, is removed, so a stale TTFT never
  * reads as a healthy server.
+ *
+ * The series live here, not in prom-client metrics: with thousands of targets, prom-client's
+ * hashing of label objects on every update and its formatting of every label at every scrape
+ * made /metrics take seconds. Each distinct label set is escaped once and shared by every target,
+ * and text() writes the exposition with plain concatenation. The registry still lists every
+ * family (get(), getMetricsAsJSON(), metrics()), for the few callers that read it as objects.
  */
 export class SeriesStore {
   readonly registry: Registry;
   readonly #targetLabel: boolean;
   readonly #cumulative: boolean;
-  readonly #metrics = new Map<string, { def: MetricDef; metric: PromMetric }>();
+  readonly #families = new Map<string, Family>();
+  /** Label sets by their text: one shared object per distinct set, whatever the number of targets. */
+  readonly #labelSets = new Map<string, LabelSet>();
+  /** `target="..."`, escaped once per target. */
+  readonly #targetText = new Map<string, string>();
   /** Gauges each (target, probe) set in its last successful run: what the next commit sweeps. */
   readonly #probeGauges = new Map<string, Map<string, Staged>>();
 
@@ -70,54 +107,91 @@ export class SeriesStore {
     this.registry = registry;
     this.#targetLabel = options.targetLabel;
     this.#cumulative = options.cumulative;
-    for (const def of options.metrics ?? []) if (def.type === 'gauge' || this.#cumulative) this.#metric(def);
+    for (const def of options.metrics ?? []) if (def.type === 'gauge' || this.#cumulative) this.#family(def);
   }
 
-  #metric(def: MetricDef): PromMetric {
-    const known = this.#metrics.get(def.name);
+  #family(def: MetricDef): Family {
+    const known = this.#families.get(def.name);
     if (known) {
       if (known.def !== def) throw new Error(`metric ${def.name} is defined twice`);
-      return known.metric;
+      return known;
     }
-    const common = { name: def.name, help: def.help, labelNames: [...(this.#targetLabel ? ['target'] : []), ...def.labelNames], registers: [this.registry] };
-    const metric = def.type === 'gauge' ? new Gauge(common) : def.type === 'counter' ? new Counter(common) : new Histogram({ ...common, buckets: [...def.buckets] });
-    this.#metrics.set(def.name, { def, metric });
-    return metric;
+    const family: Family = { def, byTarget: new Map() };
+    this.#families.set(def.name, family);
+    this.registry.registerMetric(this.#adapter(family));
+    return family;
   }
 
-  #labels(target: string, labels: Labels): Labels {
-    return this.#targetLabel ? { target, ...labels } : labels;
+  /** The label set of these labels, in the family's label order. */
+  #labelSet(def: MetricDef, labels: Labels): LabelSet {
+    let text = '';
+    let given = 0;
+    for (const name of def.labelNames) {
+      const value = labels[name];
+      if (value === undefined) continue;
+      given += 1;
+      text = joined(text, `${name}="${escapeValue(value)}"`);
+    }
+    const known = this.#labelSets.get(text);
+    if (known) return known;
+    if (given !== Object.keys(labels).length) throw new Error(`metric ${def.name}: labels ${Object.keys(labels).join(', ')} are not all among ${def.labelNames.join(', ')}`);
+    const set = { labels: Object.freeze({ ...labels }), text };
+    this.#labelSets.set(text, set);
+    return set;
+  }
+
+  #series(def: MetricDef, target: string, labels: Labels, create: true): Series;
+  #series(def: MetricDef, target: string, labels: Labels, create: false): Series | undefined;
+  #series(def: MetricDef, target: string, labels: Labels, create: boolean): Series | undefined {
+    const family = this.#family(def);
+    const set = this.#labelSet(def, labels);
+    let group = family.byTarget.get(target);
+    let series = group?.get(set.text);
+    if (series || !create) return series;
+    if (!group) family.byTarget.set(target, (group = new Map()));
+    series = def.type === 'histogram' ? { set, counts: new Float64Array(def.buckets.length), sum: 0, count: 0 } : { set, value: 0 };
+    group.set(set.text, series);
+    return series;
   }
 
   set(target: string, def: GaugeDef, value: number, labels: Labels = {}): void {
-    (this.#metric(def) as Gauge).set(this.#labels(target, labels), value);
+    (this.#series(def, target, labels, true) as Sample).value = value;
   }
 
   inc(target: string, def: CounterDef, labels: Labels = {}, by = 1): void {
     if (!this.#cumulative) return;
-    (this.#metric(def) as Counter).inc(this.#labels(target, labels), by);
+    (this.#series(def, target, labels, true) as Sample).value += by;
   }
 
   observe(target: string, def: HistogramDef, value: number, labels: Labels = {}): void {
     if (!this.#cumulative) return;
-    (this.#metric(def) as Histogram).observe(this.#labels(target, labels), value);
+    const series = this.#series(def, target, labels, true) as Distribution;
+    const i = def.buckets.findIndex((le) => value <= le);
+    if (i >= 0) series.counts[i]! += 1;
+    series.sum += value;
+    series.count += 1;
   }
 
   remove(target: string, def: MetricDef, labels: Labels = {}): void {
-    this.#metrics.get(def.name)?.metric.remove(this.#labels(target, labels));
+    const family = this.#families.get(def.name);
+    const group = family?.byTarget.get(target);
+    if (!family || !group) return;
+    group.delete(this.#labelSet(family.def, labels).text);
+    if (group.size === 0) family.byTarget.delete(target);
   }
 
   /** Applies what a probe recorded (labelled with its name); undefined means it failed. */
   commit(target: string, probe: string, staged: StagedRecorder | undefined): void {
     const key = `${target}\0${probe}`;
     const before = this.#probeGauges.get(key);
+    if (before === undefined && (staged === undefined || staged.entries.length === 0)) return;
     const now = new Map<string, Staged>();
     for (const entry of staged?.entries ?? []) {
       const labels = { ...entry.labels, probe };
       if (entry.metric.type === 'histogram') this.observe(target, entry.metric, entry.value, labels);
       else {
         this.set(target, entry.metric, entry.value, labels);
-        now.set(seriesKey(entry.metric.name, labels), { ...entry, labels });
+        now.set(`${entry.metric.name}${this.#labelSet(entry.metric, labels).text}`, { ...entry, labels });
       }
     }
     for (const [k, old] of before ?? []) if (!now.has(k)) this.remove(target, old.metric, old.labels);
@@ -127,21 +201,84 @@ export class SeriesStore {
 
   /** Removes every series of a target, or of one of its probes: a reload took it away. */
   async drop(target: string, probe?: string): Promise<void> {
-    for (const [, { metric }] of this.#metrics) {
-      const seen = new Set<string>();
-      for (const { labels } of (await metric.get()).values) {
-        if (this.#targetLabel && labels.target !== target) continue;
-        if (probe !== undefined && labels.probe !== probe) continue;
-        // A histogram reports one value per bucket: its series is the labels without `le`.
-        const { le: _le, ...series } = labels as Labels;
-        const k = JSON.stringify(series);
-        if (seen.has(k)) continue;
-        seen.add(k);
-        metric.remove(series);
-      }
+    for (const family of this.#families.values()) {
+      const group = family.byTarget.get(target);
+      if (!group) continue;
+      if (probe !== undefined) for (const [k, series] of group) if (series.set.labels.probe === probe) group.delete(k);
+      if (probe === undefined || group.size === 0) family.byTarget.delete(target);
     }
     for (const key of this.#probeGauges.keys()) {
       if (key.startsWith(`${target}\0`) && (probe === undefined || key === `${target}\0${probe}`)) this.#probeGauges.delete(key);
     }
+  }
+
+  #prefix(target: string): string {
+    if (!this.#targetLabel) return '';
+    let text = this.#targetText.get(target);
+    if (text === undefined) this.#targetText.set(target, (text = `target="${escapeValue(target)}"`));
+    return text;
+  }
+
+  /**
+   * The exposition (Prometheus text format 0.0.4) of every family, in one pass: a consistent view,
+   * since no round can commit half-way through. Byte for byte what prom-client writes for the same
+   * series (`le` first, a blank line between families), so nothing downstream can tell.
+   */
+  text(): string {
+    let out = '';
+    for (const { def, byTarget } of this.#families.values()) {
+      if (out !== '') out += '\n';
+      out += `# HELP ${def.name} ${escapeHelp(def.help)}\n# TYPE ${def.name} ${def.type}\n`;
+      for (const [target, group] of byTarget) {
+        const prefix = this.#prefix(target);
+        for (const series of group.values()) {
+          const labels = joined(prefix, series.set.text);
+          if (!('counts' in series)) {
+            out += `${def.name}${braced(labels)} ${number(series.value)}\n`;
+            continue;
+          }
+          const bucketLabels = labels === '' ? '' : `,${labels}`;
+          let cumulative = 0;
+          for (let i = 0; i < series.counts.length; i++) {
+            cumulative += series.counts[i]!;
+            out += `${def.name}_bucket{le="${number((def as HistogramDef).buckets[i]!)}"${bucketLabels}} ${cumulative}\n`;
+          }
+          out += `${def.name}_bucket{le="+Inf"${bucketLabels}} ${series.count}\n${def.name}_sum${braced(labels)} ${number(series.sum)}\n${def.name}_count${braced(labels)} ${series.count}\n`;
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The family as prom-client's registry sees a metric: its values as objects, built when asked. */
+  #adapter(family: Family): Metric {
+    const { def } = family;
+    const values = () => {
+      const out: Array<{ labels: Labels; value: number; metricName?: string }> = [];
+      for (const [target, group] of family.byTarget) {
+        for (const series of group.values()) {
+          const labels = this.#targetLabel ? { target, ...series.set.labels } : { ...series.set.labels };
+          if (!('counts' in series)) {
+            out.push({ labels, value: series.value });
+            continue;
+          }
+          let cumulative = 0;
+          (def as HistogramDef).buckets.forEach((le, i) => out.push({ labels: { ...labels, le: number(le) }, value: (cumulative += series.counts[i]!), metricName: `${def.name}_bucket` }));
+          out.push({ labels: { ...labels, le: '+Inf' }, value: series.count, metricName: `${def.name}_bucket` });
+          out.push({ labels, value: series.sum, metricName: `${def.name}_sum` }, { labels, value: series.count, metricName: `${def.name}_count` });
+        }
+      }
+      return out;
+    };
+    const adapter = {
+      name: def.name,
+      help: def.help,
+      type: def.type,
+      aggregator: 'sum',
+      get: async () => ({ name: def.name, help: def.help, type: def.type, aggregator: 'sum', values: values() }),
+      reset: () => family.byTarget.clear(),
+    };
+    // prom-client's registry needs only these members of a metric (name, get, reset, ...).
+    return adapter as unknown as Metric;
   }
 }

@@ -2,11 +2,13 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Config, Target } from '../config/schema.ts';
 import { ConfigReloader } from '../config/reloader.ts';
 import { keyFingerprint, readApiKeys } from '../config/secrets.ts';
+import { Counter, Registry } from 'prom-client';
 import { componentRegistry } from '../build-info.ts';
 import type { ListenAddress } from '../flags.ts';
 import type { Logger } from '../log.ts';
 import { basicAuth, type WebConfig } from '../web-config.ts';
 import { createOpsApp, listen, type Listening } from '../web.ts';
+import { localErrorCodes } from './errors.ts';
 import { RoundHistory } from './history.ts';
 import { probeHandler } from './probe-handler.ts';
 import { allMetrics } from './round.ts';
@@ -34,17 +36,38 @@ export interface RunningExporter extends Listening {
   reloader: ConfigReloader | undefined;
 }
 
+/**
+ * What /metrics serves: the component's own metrics (process, build, reloads) as prom-client
+ * renders them, then every target's series as the store renders them. Only metrics() is used.
+ */
+class Exposition extends Registry {
+  readonly #component: Registry;
+  readonly #store: SeriesStore;
+  constructor(component: Registry, store: SeriesStore) {
+    super();
+    this.#component = component;
+    this.#store = store;
+  }
+  override async metrics(): Promise<string> {
+    return `${await this.#component.metrics()}${this.#store.text()}`;
+  }
+}
+
 /** What a target's series depend on: a reload that changes none of it keeps the target "probed". */
 const probingOf = (config: Config, t: Target) => ({ ...t, remediation: undefined, module: config.modules[t.module] });
 
 /** Starts probing and serving /metrics, /probe and the status page; used by the CLI and by `stack`. */
 export async function startExporter({ config: initial, listen: address, logger, configFile, enableLifecycle, timeoutOffsetSeconds = 0.5, webConfig }: ExporterOptions): Promise<RunningExporter> {
   const registry = componentRegistry();
-  const store = new SeriesStore(registry, { targetLabel: true, cumulative: true, metrics: allMetrics });
+  // The targets' series live in a store of their own, rendered to text by it: /metrics serves both.
+  const store = new SeriesStore(new Registry(), { targetLabel: true, cumulative: true, metrics: allMetrics });
+  const skipped = new Counter({ name: 'qwen_sentinel_exporter_rounds_skipped_total', help: "Rounds not run for a reason of the exporter's own (code: EMFILE, ENFILE out of file descriptors, EADDRNOTAVAIL out of local ports, ENOBUFS, ENOMEM); they leave the target's series as they were.", labelNames: ['code'], registers: [registry] });
+  for (const code of localErrorCodes) skipped.inc({ code }, 0);
+  const onSkipped = (_target: string, code: string) => skipped.inc({ code });
   const history = new RoundHistory();
   let config = initial;
   let apiKeys = await readApiKeys(config);
-  let scheduler = new Scheduler(config, { store, history, logger, apiKeys });
+  let scheduler = new Scheduler(config, { store, history, logger, apiKeys, onSkipped });
 
   // A valid new config replaces every probe loop; an invalid one never gets this far. Series of
   // targets and probes it removed go; a target whose definition is unchanged stays "probed".
@@ -64,7 +87,7 @@ export async function startExporter({ config: initial, listen: address, logger, 
     const carried = scheduler.carry();
     config = next;
     apiKeys = nextKeys;
-    scheduler = new Scheduler(config, { store, history, logger, probed, carried, apiKeys });
+    scheduler = new Scheduler(config, { store, history, logger, probed, carried, apiKeys, onSkipped });
     scheduler.start();
   };
   // A rotated key file is a change too, even when the config text is not.
@@ -73,7 +96,7 @@ export async function startExporter({ config: initial, listen: address, logger, 
   await reloader?.started(config, configFile!.text);
 
   const app = createOpsApp({
-    registry,
+    registry: new Exposition(registry, store),
     isReady: () => scheduler.ready(),
     home: () => exporterStatusPage(scheduler.status(), config.modules, history.recent()),
     reloader,

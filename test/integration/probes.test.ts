@@ -245,3 +245,24 @@ test('the probe log tells what happened: requests, statuses, timings, reasons', 
   assert.match(text, /^-> HTTP 200 text\/event-stream/m);
   assert.match(text, /^TTFT [\d.]+ ms, [\d.]+ tokens\/s$/m);
 });
+
+test('every probe request opens a connection of its own and closes it: no socket the server may have closed is reused', async () => {
+  let connections = 0;
+  const seen: Array<string | undefined> = [];
+  const origin = await rogue((req, res) => {
+    seen.push(req.headers.connection);
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ object: 'list', data: [{ id: 'Qwen/Qwen3-0.6B', object: 'model' }] }));
+  });
+  servers.at(-1)!.on('connection', () => (connections += 1));
+  for (let i = 0; i < 3; i++) assert.equal(reason(await run(modelsProbe, origin)), 'ok');
+  assert.equal(connections, 3);
+  assert.deepEqual(seen, ['close', 'close', 'close']);
+});
+
+test('out of file descriptors is the exporter\'s own error, never the server\'s failure', async () => {
+  const { localError, classifyError } = await import('../../src/exporter/http.ts');
+  const emfile = Object.assign(new Error('connect EMFILE 127.0.0.1:8000 - Local (undefined:undefined)'), { code: 'EMFILE' });
+  assert.equal(localError(emfile)?.code, 'EMFILE');
+  assert.equal(localError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' })), undefined);
+  assert.equal(classifyError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), new AbortController().signal).reason, 'connect_refused');
+});

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
 import { RoundHistory } from '../../src/exporter/history.ts';
-import { Scheduler, type Clock } from '../../src/exporter/scheduler.ts';
+import { parseConfig } from '../../src/config/load.ts';
+import { ExporterError } from '../../src/exporter/errors.ts';
+import { firstRoundOffset, Scheduler, type Clock } from '../../src/exporter/scheduler.ts';
 import { SeriesStore } from '../../src/exporter/series.ts';
 import { silentLogger } from '../../src/log.ts';
 import { fakeProbe, oneTarget } from '../helpers/probes.ts';
@@ -110,4 +112,60 @@ test('ready only once every target has completed a full round', async () => {
   assert.equal(new Scheduler(config, { store: store(), history: new RoundHistory(), logger: silentLogger, probed: s.probed() }).ready(), true);
   // With no targets there is nothing to wait for.
   assert.equal(new Scheduler({ targets: [], modules: {} }, { store: store(), history: new RoundHistory(), logger: silentLogger }).ready(), true);
+});
+
+test('targets start their rounds spread over the interval, then keep to a grid however late a timer fires', async () => {
+  assert.deepEqual([0, 1, 2, 3].map((i) => firstRoundOffset(i, 4, 15_000)), [0, 3_750, 7_500, 11_250]);
+  assert.equal(firstRoundOffset(0, 1, 15_000), 0, 'a single target is probed at once');
+  const starts = new Map<string, number[]>();
+  // A virtual clock whose timers all fire 300 ms late, as on a busy machine: the grid must not drift.
+  let now = 0;
+  const timers: Array<{ at: number; fire: () => void }> = [];
+  const clock: Clock = {
+    now: () => now,
+    sleep: (ms, signal) => new Promise<void>((fire) => {
+      timers.push({ at: now + ms + 300, fire });
+      signal.addEventListener('abort', () => fire(), { once: true });
+    }),
+  };
+  const probe = fakeProbe('health', async (ctx) => {
+    starts.set(ctx.target.url, [...(starts.get(ctx.target.url) ?? []), now]);
+    return { success: true };
+  });
+  const config = parseConfig({
+    modules: { m: { server: 'vllm', probes: ['health'], timeout: '1s' } },
+    targets: [0, 1, 2, 3].map((i) => ({ name: `t${i}`, url: `http://127.0.0.1:${i + 1}/v1`, module: 'm', interval: '10s' })),
+  });
+  const s = new Scheduler(config, { store: store(), history: new RoundHistory(), logger: silentLogger, clock, probeTable: { health: probe } });
+  s.start();
+  for (let fired = 0; fired < 40; fired++) {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    timers.sort((a, b) => a.at - b.at);
+    const next = timers.shift()!;
+    now = next.at;
+    next.fire();
+  }
+  await s.stop();
+  const firsts = [...starts.values()].map((l) => l[0]!);
+  assert.deepEqual(firsts, [0, 2_800, 5_300, 7_800], 'first rounds a quarter of the interval apart (the first at once, the others 300 ms late)');
+  for (const list of starts.values()) {
+    assert.ok(list.length >= 8);
+    // Round k is due at first + k * 10 s and starts at most 300 ms late: lateness never accumulates.
+    list.forEach((at, k) => assert.ok(at - list[0]! - k * 10_000 <= 300 && at - list[0]! - k * 10_000 >= 0, `round ${k} at ${at - list[0]!} ms`));
+  }
+});
+
+test('a round the exporter could not run (out of file descriptors) is skipped, not the server down', async () => {
+  const skipped: string[] = [];
+  const probeTable = { models: fakeProbe('models', async () => { throw new ExporterError('EMFILE', 'too many open files'); }) };
+  const s = store();
+  const history = new RoundHistory();
+  const scheduler = new Scheduler(oneTarget(['models']), { store: s, history, logger: silentLogger, probeTable, onSkipped: (_t, code) => skipped.push(code) });
+  const report = await scheduler.runRound('t');
+  assert.equal(report?.skipped, 'EMFILE');
+  assert.deepEqual(skipped, ['EMFILE']);
+  assert.deepEqual(await series(s, 'llm_server_up'), [], 'no up=0 for a server nobody could reach');
+  const failures = await series(s, 'llm_probe_failures_total');
+  assert.ok(failures.every((v) => v.value === 0), 'and no failure counted');
+  assert.match(history.recent()[0]?.log.join('\n') ?? '', /round SKIPPED/);
 });

@@ -65,3 +65,31 @@ test('one metric name cannot be defined twice with different shapes', () => {
   const s = new SeriesStore(new Registry(), { targetLabel: true, cumulative: true, metrics: [ttft] });
   assert.throws(() => s.set('a', gauge('t_ttft_seconds', 'other', ['probe']), 1), /defined twice/);
 });
+
+test('the store writes the same exposition as prom-client would, escaping included', async () => {
+  // The store renders its own text (prom-client's hashing and formatting made /metrics take
+  // seconds at 10,000 targets): it must stay byte-for-byte what prom-client writes.
+  const odd = 'http://h/v1?a="b"\\c\nd';
+  const s = new SeriesStore(new Registry(), { targetLabel: true, cumulative: true, metrics: [ttft, dist, runs] });
+  const reference = new Registry();
+  const { Gauge, Counter, Histogram } = await import('prom-client');
+  const g = new Gauge({ name: ttft.name, help: ttft.help, labelNames: ['target', 'probe'], registers: [reference] });
+  const h = new Histogram({ name: dist.name, help: dist.help, labelNames: ['target', 'probe'], buckets: [...dist.buckets], registers: [reference] });
+  const c = new Counter({ name: runs.name, help: runs.help, labelNames: ['target', 'probe'], registers: [reference] });
+  for (const [target, value] of [['a', 0.25], [odd, 1e-7], ['b', 12]] as const) {
+    s.commit(target, 'chat', staged([[ttft, value], [dist, value], [dist, value * 20]]));
+    g.set({ target, probe: 'chat' }, value);
+    h.observe({ target, probe: 'chat' }, value);
+    h.observe({ target, probe: 'chat' }, value * 20);
+    s.inc(target, runs, { probe: 'chat' }, 3);
+    c.inc({ target, probe: 'chat' }, 3);
+  }
+  assert.equal(s.text(), await reference.metrics());
+  // Label values are escaped as the text format requires.
+  assert.match(s.text(), /t_ttft_seconds\{target="http:\/\/h\/v1\?a=\\"b\\"\\\\c\\nd",probe="chat"\} 1e-7/);
+});
+
+test('labels a metric does not declare are refused, naming them', () => {
+  const s = new SeriesStore(new Registry(), { targetLabel: true, cumulative: true, metrics: [ttft] });
+  assert.throws(() => s.set('a', ttft, 1, { probe: 'chat', nope: 'x' }), /labels probe, nope are not all among probe/);
+});

@@ -2,6 +2,7 @@
 // read under byte and time limits, and the timings taken as the tokens arrive.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { deadline, within } from '../deadline.ts';
 import { classifyError, discard, send, statusFailure } from '../http.ts';
 import { SseDecoder } from '../sse.ts';
 import { histogram, gauge } from '../series.ts';
@@ -95,10 +96,10 @@ export async function streamChat(ctx: ProbeContext<GenerationOptions>, thinking:
   // Keep a little time to ask the server for its progress signal (before the request, when the
   // progress probe did not this round, and after a stall): whether it is busy, paused or asleep.
   const reserve = server.progress ? Math.max(1, Math.round(Math.min(2000, (ctx.deadline() - now()) / 4))) : 0;
-  const quick = () => ({ ...ctx, signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(reserve)]) });
+  const quick = <T>(fn: (c: typeof ctx) => Promise<T>) => within(ctx.signal, reserve, (signal) => fn({ ...ctx, signal }));
   let before = ctx.round.progress;
   if (server.progress && before === undefined) {
-    const read = await readProgress(quick());
+    const read = await quick(readProgress);
     if (read !== undefined && !('success' in read)) before = ctx.round.progress = read;
   }
   // A cold Ollama model loads on this request, and giving up would abort the load: wait for it.
@@ -110,11 +111,9 @@ export async function streamChat(ctx: ProbeContext<GenerationOptions>, thinking:
     // not tied to the scrape, lets the load finish anyway.
     if (ctx.deadline() - now() < options.load_timeout) warmUp(ctx, model, options.load_timeout);
   }
-  const streamDeadline = new AbortController();
-  const timer = setTimeout(() => streamDeadline.abort(), Math.max(0, ctx.deadline() - reserve - now()));
-  const signal = AbortSignal.any([ctx.signal, streamDeadline.signal]);
+  const streamDeadline = deadline(ctx.signal, ctx.deadline() - reserve - now());
   try {
-    const result = await stream(ctx, { model, thinking, signal, cold });
+    const result = await stream(ctx, { model, thinking, signal: streamDeadline.signal, cold });
     if (!('success' in result)) {
       // Answered: the model is in memory now, for the probes after this one in the round.
       if (before) before.modelLoaded = true;
@@ -122,10 +121,10 @@ export async function streamChat(ctx: ProbeContext<GenerationOptions>, thinking:
     }
     if (cold && (result.reason === 'timeout' || result.reason === 'no_tokens')) return fail('starting', `the model is still loading: ${result.message}`);
     // A stall after tokens came is a hang mid-generation; before the first token, ask the server.
-    if (!result.afterTokens && (result.reason === 'no_tokens' || result.reason === 'timeout') && server.progress) return await classifyStall(quick(), before, result);
+    if (!result.afterTokens && (result.reason === 'no_tokens' || result.reason === 'timeout') && server.progress) return await quick((c) => classifyStall(c, before, result));
     return result;
   } finally {
-    clearTimeout(timer);
+    streamDeadline.clear();
   }
 }
 
@@ -138,10 +137,14 @@ function warmUp(ctx: ProbeContext<GenerationOptions>, model: string, timeoutMs: 
   warming.add(key);
   ctx.log(`sent a load request of its own (up to ${timeoutMs / 1000} s), so the load outlives this probe`);
   const body = { model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 1, ...ctx.target.server.thinking(false) };
-  void send({ ...ctx, log: () => {}, signal: AbortSignal.timeout(timeoutMs) }, `${ctx.target.url}/chat/completions`, { method: 'POST', body })
-    .then((res) => ('success' in res ? undefined : res.body.dump()))
+  const load = deadline(new AbortController().signal, timeoutMs);
+  void send({ ...ctx, log: () => {}, signal: load.signal }, `${ctx.target.url}/chat/completions`, { method: 'POST', body })
+    .then((res) => ('success' in res ? undefined : res.body.resume()))
     .catch(() => {})
-    .finally(() => warming.delete(key));
+    .finally(() => {
+      load.clear();
+      warming.delete(key);
+    });
 }
 
 /**
