@@ -1,22 +1,40 @@
 #!/usr/bin/env node
-import { ConfigError } from './config/load.ts';
-import { exporterUsage, runExporter } from './exporter/main.ts';
-import { probeUsage, runProbeCommand } from './exporter/probe-command.ts';
+import { setFlagsFromString } from 'node:v8';
+import { ConfigError, ListenError } from './errors.ts';
 import { UsageError } from './flags.ts';
 import { StartupError } from './lifecycle.ts';
-import { remediatorUsage, runRemediator } from './remediator/main.ts';
-import { runSim, simUsage } from './sim/main.ts';
-import { runStack, stackUsage } from './stack/main.ts';
 import { version } from './version.ts';
-import { ListenError } from './web.ts';
 
-const commands: Record<string, { run: (argv: string[]) => Promise<number | void>; usage: string; summary: string }> = {
-  stack: { run: runStack, usage: stackUsage, summary: 'Run the whole loop on loopback: simulator, exporter, remediator, Prometheus, Alertmanager.' },
-  exporter: { run: runExporter, usage: exporterUsage, summary: 'Probe model servers and publish Prometheus metrics.' },
-  probe: { run: runProbeCommand, usage: probeUsage, summary: 'Probe one model server once; exit 0 when healthy, 1 when not (liveness checks, scripts).' },
-  remediator: { run: runRemediator, usage: remediatorUsage, summary: 'Receive Alertmanager webhooks and restart the right model server.' },
-  sim: { run: runSim, usage: simUsage, summary: 'Simulate an OpenAI-compatible Qwen3 server, with fault injection.' },
+interface Command {
+  run(argv: string[]): Promise<number | void>;
+  usage: string;
+}
+
+// Each command's code is loaded only when it runs: an exporter never loads the remediator's
+// process handling (execa), its HTTP client (undici) or the simulator, which costs memory.
+const commands: Record<string, { load: () => Promise<Command>; summary: string }> = {
+  stack: { load: () => import('./stack/main.ts').then((m) => ({ run: m.runStack, usage: m.stackUsage })), summary: 'Run the whole loop on loopback: simulator, exporter, remediator, Prometheus, Alertmanager.' },
+  exporter: { load: () => import('./exporter/main.ts').then((m) => ({ run: m.runExporter, usage: m.exporterUsage })), summary: 'Probe model servers and publish Prometheus metrics.' },
+  probe: { load: () => import('./exporter/probe-command.ts').then((m) => ({ run: m.runProbeCommand, usage: m.probeUsage })), summary: 'Probe one model server once; exit 0 when healthy, 1 when not (liveness checks, scripts).' },
+  remediator: { load: () => import('./remediator/main.ts').then((m) => ({ run: m.runRemediator, usage: m.remediatorUsage })), summary: 'Receive Alertmanager webhooks and restart the right model server.' },
+  sim: { load: () => import('./sim/main.ts').then((m) => ({ run: m.runSim, usage: m.simUsage })), summary: 'Simulate an OpenAI-compatible Qwen3 server, with fault injection.' },
 };
+
+/** The commands that run for weeks: their memory is what an operator sees. */
+const services = new Set(['exporter', 'remediator']);
+
+/**
+ * The services allocate little, and briefly, per probe or webhook: V8's default young generation
+ * (16 MB semi-spaces) would keep some 30 MB of RSS for garbage that a 1 MB one collects as cheaply.
+ * An operator's own --max-semi-space-size (on the command line or in NODE_OPTIONS) wins.
+ */
+function smallYoungGeneration(): void {
+  const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.includes('semi-space'));
+  if (given) return;
+  setFlagsFromString('--max-semi-space-size=1');
+  // Set at run time, the cap alone is not enough: the young generation has started to grow.
+  setFlagsFromString('--semi-space-growth-factor=1');
+}
 
 const usage = `Usage: qwen-sentinel <command> [flags]
 
@@ -40,11 +58,13 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`qwen-sentinel ${version} (node ${process.version})\n`);
     return 0;
   }
-  const command = Object.hasOwn(commands, first) ? commands[first] : undefined;
-  if (!command) {
+  const entry = Object.hasOwn(commands, first) ? commands[first] : undefined;
+  if (!entry) {
     process.stderr.write(`qwen-sentinel: unknown command "${first}"\n\n${usage}`);
     return 2;
   }
+  if (services.has(first)) smallYoungGeneration();
+  const command = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${command.usage}\n`);
     return 0;

@@ -7,6 +7,9 @@ import type { Registry } from 'prom-client';
 import type { ConfigReloader } from './config/reloader.ts';
 import type { ListenAddress } from './flags.ts';
 import type { TlsOptions } from './web-config.ts';
+import { ListenError } from './errors.ts';
+
+export { ListenError };
 
 export interface OpsRoutes {
   registry: Registry;
@@ -94,9 +97,6 @@ export interface Listening {
 }
 
 /** The port is taken, or the address is not ours: a clear message, not a stack trace. */
-export class ListenError extends Error {
-  override name = 'ListenError';
-}
 
 export function listenError(address: ListenAddress, err: NodeJS.ErrnoException): ListenError {
   return new ListenError(`cannot listen on ${address.host}:${address.port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`);

@@ -4,9 +4,8 @@ import type { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
 
 /** A config that cannot be used; the message names the file and every offending field. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+import { ConfigError } from '../errors.ts';
+export { ConfigError } from '../errors.ts';
 
 /** "targets[0].interval" from zod's path. */
 function fieldPath(path: readonly PropertyKey[]): string {

@@ -124,3 +124,18 @@ test('the shipped example configs pass --config.check', async () => {
   const compose = await run(['exporter', `--config.file=${join(root, 'examples/compose/sentinel.yml')}`, '--config.check']);
   assert.equal(compose.code, 0, compose.stderr);
 });
+
+test('each command loads only its own code: the exporter never loads the remediator\'s process handling or HTTP client', async () => {
+  const config = join(dir, 'exporter-only.yml');
+  await writeFile(config, 'targets:\n  - name: t\n    url: http://127.0.0.1:8000/v1\n');
+  const loaded = (args: string[]) => {
+    const r = spawnSync(process.execPath, ['--import', join(root, 'test/helpers/loaded-packages.mjs'), join(root, 'src/cli.ts'), ...args], { encoding: 'utf8', timeout: 20_000 });
+    const line = /^loaded-packages (.*)$/m.exec(r.stderr)?.[1];
+    assert.ok(line, r.stderr);
+    return JSON.parse(line) as string[];
+  };
+  const exporter = loaded(['exporter', `--config.file=${config}`, '--config.check']);
+  assert.ok(exporter.includes('zod') && exporter.includes('prom-client'), exporter.join(' '));
+  for (const pkg of ['execa', 'undici']) assert.ok(!exporter.includes(pkg), `the exporter loaded ${pkg}`);
+  assert.deepEqual(loaded(['--version']).filter((p) => p !== 'node'), [], 'nothing for --version');
+});
