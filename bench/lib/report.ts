@@ -1,6 +1,6 @@
 // The results: one Markdown table per suite (figure, min / median / max, goal, met) and the same
 // as JSON, written atomically (*.tmp, then rename) under bench/results/.
-import { rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Machine } from './machine.ts';
 import { goalMet, summarize } from './stats.ts';
@@ -110,6 +110,7 @@ export async function writeResults(dir: string, r: RunRecord, latest: boolean): 
   const md = markdown(r);
   const js = json(r);
   const written: string[] = [];
+  await mkdir(dir, { recursive: true });
   for (const base of [`${stamp}-${r.mode}`, ...(latest ? [`latest-${r.mode}`] : [])]) {
     await writeAtomic(join(dir, `${base}.md`), md);
     await writeAtomic(join(dir, `${base}.json`), js);
