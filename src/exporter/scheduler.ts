@@ -123,7 +123,13 @@ export class Scheduler {
 
   async #loop(state: TargetState, offset: number): Promise<void> {
     const { clock } = this.#o;
-    const stop = this.#stop.signal;
+    // Each loop follows the scheduler's stop through a signal of its own: the listeners every
+    // round adds (its sleep, its probes' deadlines) then sit on a list of one or two, not on one
+    // list shared by every target, where adding and removing costs time in proportion to the
+    // number of targets (a third of the exporter's CPU at 1,000 targets).
+    const own = new AbortController();
+    this.#stop.signal.addEventListener('abort', () => own.abort(this.#stop.signal.reason), { once: true });
+    const stop = own.signal;
     // Rounds fall due on a fixed grid, one interval apart: a timer that fires late does not push
     // every later round back, so the spread between targets holds.
     let due = clock.now() + offset;
@@ -131,7 +137,7 @@ export class Scheduler {
       const wait = due - clock.now();
       if (wait > 0) await clock.sleep(wait, stop);
       if (stop.aborted) break;
-      await this.#round(state);
+      await this.#round(state, stop);
       // A round that overran its interval: the next one starts at once, and the grid moves with it
       // (no burst of rounds to catch up).
       due = Math.max(due + state.target.interval, clock.now());
@@ -144,11 +150,11 @@ export class Scheduler {
     return state && this.#round(state);
   }
 
-  async #round(state: TargetState): Promise<RoundReport | undefined> {
+  async #round(state: TargetState, stop = this.#stop.signal): Promise<RoundReport | undefined> {
     const { store, history, logger, clock, probeTable, apiKeys } = this.#o;
     const { target, module } = state;
-    const report = await runRound({ target: { ...target, apiKey: apiKeys?.forTarget(target) }, module, store, stop: this.#stop.signal, now: () => clock.now(), knownModel: state.model, probeTable });
-    if (this.#stop.signal.aborted) return undefined;
+    const report = await runRound({ target: { ...target, apiKey: apiKeys?.forTarget(target) }, module, store, stop, now: () => clock.now(), knownModel: state.model, probeTable });
+    if (stop.aborted) return undefined;
     if (report.skipped !== undefined) {
       // Nothing is known of the server: its series and last result stay as they were, and the next
       // round is due as usual. The round's log is kept, for the status page.
