@@ -13,7 +13,8 @@ export function componentRegistry(): Registry {
   const registry = new Registry();
   // The event-loop delay monitor samples with a timer: at prom-client's default 10 ms it costs an
   // idle process about 10 ms of CPU per second; every 100 ms still sees each stall (a blocked loop
-  // delays the next sample) at a tenth of the cost.
+  // delays the next sample) at a tenth of the cost. Its nodejs_eventloop_lag_*_seconds gauges
+  // report each sample's whole interval, so they read 0.1 s plus the lag (the dashboard subtracts it).
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
   for (const name of mislabelled) registry.removeSingleMetric(name);
   new Gauge({ name: 'qwen_sentinel_build_info', help: 'Always 1; labels carry the version and the Node.js runtime.', labelNames: ['version', 'nodejs'], registers: [registry] })
