@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -8,6 +8,9 @@ import type { ConfigReloader } from './config/reloader.ts';
 import type { ListenAddress } from './flags.ts';
 import type { TlsOptions } from './web-config.ts';
 import { ListenError } from './errors.ts';
+import { http } from './node-http.ts';
+
+const { createServer: createHttpServer, STATUS_CODES } = http;
 
 export { ListenError };
 

@@ -1,10 +1,13 @@
 import { randomFillSync } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 import type { ServerType } from '../servers/types.ts';
 import { ExporterError, localErrorCodes } from './errors.ts';
 import { fail, type ProbeContext, type ProbeFailure } from './probes/types.ts';
+import { http } from '../node-http.ts';
+
+const { Agent: HttpAgent, request: httpRequest } = http;
 
 export interface HttpOptions {
   method?: 'GET' | 'POST';

@@ -2,7 +2,7 @@
 // on node:http: no body parsing or routing magic between a request and the fault that decides
 // whether it is answered.
 import { timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { silentLogger, type Logger } from '../log.ts';
 import { bindablePort } from '../stack/system.ts';
 import { listenError } from '../web.ts';
@@ -11,6 +11,9 @@ import { Engine, realTimers, type Timers } from './engine.ts';
 import { isSimFault, simFaults, type SimFault } from './faults.ts';
 import { flavors, type FlavorName } from './flavors/index.ts';
 import type { Reply, SimState } from './flavors/types.ts';
+import { http } from '../node-http.ts';
+
+const { createServer } = http;
 
 export interface SimOptions {
   host: string;

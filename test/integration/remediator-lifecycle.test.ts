@@ -4,7 +4,7 @@
 // done and why.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -49,6 +49,48 @@ test('SIGTERM waits for the owned server\'s grace period; a second SIGTERM ends 
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
     for (const pid of groupLeadersRunning(argv)) process.kill(-pid, 'SIGKILL');
+  }
+});
+
+test('a second SIGTERM during start-up, while an orphaned server that ignores SIGTERM is being ended, kills it at once and starts nothing', { timeout: 60_000 }, async () => {
+  const port = await freePort('127.0.0.1');
+  const marker = join(dir, 'startup-sigterm.log');
+  const first = [process.execPath, stubborn, String(port), marker];
+  // The same server under another command line: the new remediator may not adopt the old one.
+  const second = [...first, 'changed'];
+  const tokenFile = join(dir, 'token-startup');
+  await writeFile(tokenFile, token);
+  const storage = join(dir, 'state-startup');
+  const configFor = async (command: string[], name: string) => {
+    const file = join(dir, name);
+    await writeFile(file, stringify({ targets: [{ name: 's', url: `http://127.0.0.1:${port}/v1`, remediation: { action: 'process', command, grace_period: '30s' } }], remediator: { auth: { bearer_token_file: tokenFile } } }));
+    return file;
+  };
+  const start = async (config: string) => spawn(process.execPath, [cli, 'remediator', `--config.file=${config}`, `--storage.path=${storage}`, `--web.listen-address=127.0.0.1:${await freePort('127.0.0.1')}`, '--log.level=error'], { stdio: 'ignore' });
+  const a = await start(await configFor(first, 'startup-a.yml'));
+  let b: ReturnType<typeof spawn> | undefined;
+  try {
+    await eventually('the first server to run', 20_000, async () => (groupLeadersRunning(first).length === 1 && (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false)) ? true : undefined));
+    // The remediator dies; its server is orphaned and holds the port.
+    const aGone = new Promise((resolve) => a.once('exit', resolve));
+    a.kill('SIGKILL');
+    await aGone;
+    b = await start(await configFor(second, 'startup-b.yml'));
+    const exited = new Promise<number | null>((resolve) => b!.once('exit', (code) => resolve(code)));
+    // Start-up is ending the orphan: it got SIGTERM, ignores it, and has 30 s of grace.
+    await eventually('the orphan to get SIGTERM', 20_000, async () => ((await readFile(marker, 'utf8').catch(() => '')).includes('SIGTERM') ? true : undefined));
+    b.kill('SIGTERM');
+    await sleep(500);
+    assert.equal(b.exitCode, null, 'the first signal waits for start-up');
+    const started = Date.now();
+    b.kill('SIGTERM');
+    assert.equal(await exited, 1);
+    assert.ok(Date.now() - started < 5000);
+    await eventually('the orphan gone', 5000, async () => (groupLeadersRunning(first).length === 0 ? true : undefined));
+    assert.deepEqual(groupLeadersRunning(second), [], 'and no new server started');
+  } finally {
+    for (const child of [a, b]) if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const pid of [...groupLeadersRunning(first), ...groupLeadersRunning(second)]) process.kill(-pid, 'SIGKILL');
   }
 });
 

@@ -46,6 +46,8 @@ class ProcessAction implements Action {
   #exited: Promise<void> = Promise.resolve();
   #expectingExit = false;
   #stopped = false;
+  /** The orphaned group being ended before the first spawn, if any. */
+  #ending: number | undefined;
   #watch: NodeJS.Timeout | undefined;
 
   constructor(config: ProcessConfig, deps: ActionDeps) {
@@ -64,6 +66,8 @@ class ProcessAction implements Action {
   async start(): Promise<void> {
     this.#stopped = false;
     if (await this.#adopt()) return;
+    // A second signal while an orphan was being ended: start nothing.
+    if (this.#stopped) return;
     await this.#spawn();
   }
 
@@ -91,6 +95,8 @@ class ProcessAction implements Action {
     this.#stopped = true;
     const owned = this.#d.record.owned;
     if (owned) signalGroup(owned.pgid, 'SIGKILL');
+    // A second signal during start-up, while an orphaned group is being ended: end it now too.
+    if (this.#ending !== undefined) signalGroup(this.#ending, 'SIGKILL');
   }
 
   /**
@@ -152,7 +158,12 @@ class ProcessAction implements Action {
       return;
     }
     const deadline = clock.now() + this.#c.grace_period;
-    while (groupMembers(pgid).length > 0 && clock.now() < deadline) await clock.sleep(50);
+    this.#ending = pgid;
+    try {
+      while (groupMembers(pgid).length > 0 && clock.now() < deadline && !this.#stopped) await clock.sleep(50);
+    } finally {
+      this.#ending = undefined;
+    }
     signalGroup(pgid, 'SIGKILL');
   }
 
