@@ -9,6 +9,7 @@ import { formatFlags, parseDurationFlag, parseFlags, parseListenAddress, UsageEr
 import { flavorNames, flavors, isFlavorName } from '../sim/flavors/index.ts';
 import { onShutdownSignal, Teardown } from '../lifecycle.ts';
 import { createLogger, parseLogLevel, type Logger, type LogLevel } from '../log.ts';
+import { ListenError } from '../errors.ts';
 import { bindablePort, which } from './system.ts';
 import { alertmanagerSection, hostPort, startLoop } from './loop.ts';
 
@@ -91,13 +92,24 @@ async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown
   const cooldown = parseDurationFlag(flags.cooldown!, 'cooldown');
   const { address: sim, note: simNote } = flags['sim.listen-address'] === undefined ? await defaultSimAddress(defaultSimPort) : { address: await concrete(flags['sim.listen-address'], 'sim.listen-address'), note: undefined };
   if (simNote) logger.warn({ port: sim.port }, simNote);
-  const exporterAddress = await concrete(flags['exporter.listen-address']!, 'exporter.listen-address');
-  const remediatorAddress = await concrete(flags['remediator.listen-address']!, 'remediator.listen-address');
+  // Port 0 is resolved by binding and releasing it, and two such in a row may be handed the same
+  // port: each component gets one no other has.
+  const taken = new Set([sim.port]);
+  const distinct = async (flag: keyof StackFlags & `${string}.listen-address`): Promise<ListenAddress> => {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const address = await concrete(flags[flag]!, flag);
+      if (!taken.has(address.port)) return (taken.add(address.port), address);
+      if (parseListenAddress(flags[flag]!, flag).port !== 0) throw new UsageError(`--${flag}: port ${address.port} is given to another component too`);
+    }
+    throw new ListenError(`--${flag}: no free port distinct from the other components'`);
+  };
+  const exporterAddress = await distinct('exporter.listen-address');
+  const remediatorAddress = await distinct('remediator.listen-address');
   const prometheusBin = await which('prometheus');
   const alertmanagerBin = (await which('prometheus-alertmanager')) ?? (await which('alertmanager'));
   const withPrometheus = prometheusBin !== undefined && alertmanagerBin !== undefined;
-  const prom = withPrometheus ? await concrete(flags['prometheus.listen-address']!, 'prometheus.listen-address') : undefined;
-  const am = withPrometheus ? await concrete(flags['alertmanager.listen-address']!, 'alertmanager.listen-address') : undefined;
+  const prom = withPrometheus ? await distinct('prometheus.listen-address') : undefined;
+  const am = withPrometheus ? await distinct('alertmanager.listen-address') : undefined;
 
   const dir = await mkdtemp(join(tmpdir(), 'qwen-sentinel-stack-'));
   teardown.add(() => rm(dir, { recursive: true, force: true }));

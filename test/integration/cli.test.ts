@@ -139,3 +139,11 @@ test('each command loads only its own code: the exporter never loads the remedia
   for (const pkg of ['execa', 'undici']) assert.ok(!exporter.includes(pkg), `the exporter loaded ${pkg}`);
   assert.deepEqual(loaded(['--version']).filter((p) => p !== 'node'), [], 'nothing for --version');
 });
+
+test('stack: two components given one port is a usage error naming the flag, before anything starts', async () => {
+  const port = await freePort('127.0.0.1');
+  const sim = await freePort('127.0.0.1');
+  const r = await run(['stack', `--sim.listen-address=127.0.0.1:${sim}`, `--exporter.listen-address=127.0.0.1:${port}`, `--remediator.listen-address=127.0.0.1:${port}`]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, new RegExp(`--remediator.listen-address: port ${port} is given to another component too`));
+});
