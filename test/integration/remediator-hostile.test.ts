@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -15,6 +14,7 @@ import { silentLogger } from '../../src/log.ts';
 import { startRemediator, type RunningRemediator } from '../../src/remediator/server.ts';
 import { loadToken } from '../../src/remediator/token.ts';
 import { payload } from '../helpers/fakes.ts';
+import { raw } from '../helpers/raw-http.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'qs-hostile-'));
 const token = 'hostile-test-token-0123456789';
@@ -127,21 +127,6 @@ test('a seeded fuzz of 10,000 hostile webhook requests: no crash, no 5xx, no act
   await r.remediator.idle();
   assert.equal(actionsRun(), 1);
 });
-
-/** Sends raw bytes; resolves with what came back and whether the server closed within 5 s. */
-function raw(url: string, text: string): Promise<{ answer: string; closed: boolean }> {
-  const { port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), '127.0.0.1');
-    let answer = '';
-    // Generous: the server closes at once; without the fix it reads until its 30 s request timeout.
-    const timer = setTimeout(() => (socket.destroy(), resolve({ answer, closed: false })), 5_000);
-    socket.on('data', (d) => (answer += d));
-    socket.on('close', () => (clearTimeout(timer), resolve({ answer, closed: true })));
-    socket.on('error', reject);
-    socket.write(text);
-  });
-}
 
 test('a body announced over the limit gets 413 at once, before a byte of it is sent, and the connection closes', async () => {
   const r = await remediator();

@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -19,6 +18,7 @@ import { startRemediator } from '../../src/remediator/server.ts';
 import { basicAuth, readWebConfig } from '../../src/web-config.ts';
 import { createOpsApp, listen } from '../../src/web.ts';
 import { payload } from '../helpers/fakes.ts';
+import { raw } from '../helpers/raw-http.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'qs-webconfig-'));
 const cleanups: Array<() => Promise<void>> = [];
@@ -205,20 +205,6 @@ test('basic auth: one bcrypt comparison at a time, at most 16 pending; more get 
     held.restore();
   }
 });
-
-/** Sends raw bytes; resolves with what came back and whether the server closed within 5 s. */
-function raw(url: string, text: string): Promise<{ answer: string; closed: boolean }> {
-  const { port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), '127.0.0.1');
-    let answer = '';
-    const timer = setTimeout(() => (socket.destroy(), resolve({ answer, closed: false })), 5_000);
-    socket.on('data', (d) => (answer += d));
-    socket.on('close', () => (clearTimeout(timer), resolve({ answer, closed: true })));
-    socket.on('error', reject);
-    socket.write(text);
-  });
-}
 
 test('a request refused by basic auth (or answered 404) while its body is still coming ends the connection', async () => {
   const users = { prometheus: await bcrypt.hash('s3cret', 4) };
