@@ -2,7 +2,6 @@
 // real promtool/amtool validate them, and the rest is cross-checked against the metric contract and
 // against each other. docker-compose.yml and the Dockerfile: test/integration/compose.test.ts.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -11,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { dashboardQueries, substitute } from '../helpers/dashboard-queries.ts';
 import { findOnPath, requireBinary } from '../helpers/require-binary.ts';
+import { run, type RunResult } from '../helpers/run-binary.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const promtool = requireBinary('promtool');
@@ -69,21 +69,6 @@ const EXPECTED_ALERTS: Record<string, { for: string | undefined; severity: strin
 const REMEDIATOR_RECEIVER = 'qwen-sentinel-remediator';
 
 // --- helpers -----------------------------------------------------------------------------------
-
-interface RunResult {
-  code: number;
-  output: string;
-}
-
-/** Runs a binary without a shell; never rejects, so callers assert on the exit code and output. */
-function run(file: string, args: string[], cwd = ROOT): Promise<RunResult> {
-  return new Promise((done) => {
-    execFile(file, args, { cwd, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
-      done({ code, output: `${stdout}${stderr}` });
-    });
-  });
-}
 
 function assertSuccess(result: RunResult, what: string): void {
   assert.equal(result.code, 0, `${what} exited with ${result.code}:\n${result.output}`);

@@ -4,7 +4,6 @@
 // Prometheus config (profiles, start order, healthchecks, pinned images, the model server's
 // container, mounts). Nothing here starts a container or binds a port.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -21,6 +20,7 @@ import { parseFlagsAndArgs, parseListenAddress, type FlagSpecs } from '../../src
 import { remediatorFlags } from '../../src/remediator/main.ts';
 import { parseSimArgs, simFlags } from '../../src/sim/main.ts';
 import { requireBinary } from '../helpers/require-binary.ts';
+import { run } from '../helpers/run-binary.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const dockerCompose = requireBinary('docker-compose');
@@ -71,21 +71,6 @@ const SUBCOMMAND_FLAGS: Record<string, { flags: FlagSpecs; args: number }> = {
 };
 
 // --- helpers -----------------------------------------------------------------------------------
-
-interface RunResult {
-  code: number;
-  output: string;
-}
-
-/** Runs a binary without a shell; never rejects, so callers assert on the exit code and output. */
-function run(file: string, args: string[], cwd = ROOT): Promise<RunResult> {
-  return new Promise((done) => {
-    execFile(file, args, { cwd, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
-      done({ code, output: `${stdout}${stderr}` });
-    });
-  });
-}
 
 const tempDirs: string[] = [];
 function tempDir(prefix: string): string {
