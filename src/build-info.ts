@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from './prom-client.ts';
 import { version } from './version.ts';
 
 // prom-client exports these gauges with a _total suffix, which promtool's lint rejects (only

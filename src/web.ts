@@ -1,5 +1,4 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import express, { type Express, type RequestHandler } from 'express';
@@ -8,7 +7,7 @@ import type { ConfigReloader } from './config/reloader.ts';
 import type { ListenAddress } from './flags.ts';
 import type { TlsOptions } from './web-config.ts';
 import { ListenError } from './errors.ts';
-import { http } from './node-http.ts';
+import { http, https } from './node-http.ts';
 
 const { createServer: createHttpServer, STATUS_CODES } = http;
 
@@ -128,7 +127,7 @@ export function listen(app: Express, address: ListenAddress, tls?: TlsOptions): 
     // An Express app takes a third argument, called when nothing answered (its types omit it).
     const handle = app as unknown as (req: IncomingMessage, res: ServerResponse, done: (err?: unknown) => void) => void;
     const serve = (req: IncomingMessage, res: ServerResponse) => handle(req, res, (err) => unhandled(req, res, err));
-    const server = tls ? createHttpsServer(options, serve) : createHttpServer(serve);
+    const server = tls ? https().createServer(options, serve) : createHttpServer(serve);
     // Client-certificate rules Node's options cannot express are checked once the handshake is done.
     if (acceptClient) server.on('secureConnection', (socket: TLSSocket) => acceptClient(socket) || socket.destroy());
     server.headersTimeout = limits.headersTimeoutMs;

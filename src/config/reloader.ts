@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from '../prom-client.ts';
 import type { Logger } from '../log.ts';
 import { readConfigFile } from './load.ts';
 import type { Config } from './schema.ts';

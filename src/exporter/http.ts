@@ -1,11 +1,10 @@
 import { randomFillSync } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 import type { ServerType } from '../servers/types.ts';
 import { ExporterError, localErrorCodes } from './errors.ts';
 import { fail, type ProbeContext, type ProbeFailure } from './probes/types.ts';
-import { http } from '../node-http.ts';
+import { http, https } from '../node-http.ts';
 
 const { Agent: HttpAgent, request: httpRequest } = http;
 
@@ -27,7 +26,8 @@ type Ctx = Pick<ProbeContext<unknown>, 'signal' | 'log' | 'now'> & { headers: Re
 // blackbox_exporter's DisableKeepAlives: a probe never reuses a socket the server may have closed
 // meanwhile (its keep-alive timeout is shorter than any probe interval), and its duration includes
 // the connection setup, as a client's first request does.
-const agents = { 'http:': new HttpAgent({ keepAlive: false }), 'https:': new HttpsAgent({ keepAlive: false }) };
+const httpAgent = new HttpAgent({ keepAlive: false });
+let httpsAgent: import('node:https').Agent | undefined;
 
 // X-Request-Id: 8 random bytes each, cut from a pool filled 512 ids at a time.
 const pool = Buffer.alloc(4096);
@@ -72,9 +72,10 @@ export async function send(ctx: Ctx, url: string, options: HttpOptions = {}): Pr
 function request(url: string, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<Response> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
-    const agent = agents[target.protocol as keyof typeof agents];
-    if (!agent) return reject(Object.assign(new Error(`unsupported protocol ${target.protocol}`), { code: 'ERR_INVALID_PROTOCOL' }));
-    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    const tls = target.protocol === 'https:';
+    if (!tls && target.protocol !== 'http:') return reject(Object.assign(new Error(`unsupported protocol ${target.protocol}`), { code: 'ERR_INVALID_PROTOCOL' }));
+    const agent = tls ? (httpsAgent ??= new (https().Agent)({ keepAlive: false })) : httpAgent;
+    const send = tls ? https().request : httpRequest;
     const req = send(target, { method, agent, signal, headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } });
     req.once('response', (res) => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res }));
     // Errors after the answer came (an abort while the body streams) reach the body's reader.

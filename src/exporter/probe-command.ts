@@ -1,6 +1,6 @@
 // `qwen-sentinel probe URL`: one round against one server, as a table or JSON, and an exit code a
 // Kubernetes exec probe, a Docker HEALTHCHECK, cron or a script can use.
-import { Registry } from 'prom-client';
+import { Registry } from '../prom-client.ts';
 import { ConfigError, parseConfig, readConfigFile } from '../config/load.ts';
 import type { Config, Module } from '../config/schema.ts';
 import { readApiKeys, type ApiKeys } from '../config/secrets.ts';

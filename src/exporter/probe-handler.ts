@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import { Registry } from 'prom-client';
+import { Registry } from '../prom-client.ts';
 import type { Config } from '../config/schema.ts';
 import type { ApiKeys } from '../config/secrets.ts';
 import type { RoundHistory } from './history.ts';

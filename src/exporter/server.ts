@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Config, Target } from '../config/schema.ts';
 import { ConfigReloader } from '../config/reloader.ts';
 import { keyFingerprint, readApiKeys } from '../config/secrets.ts';
-import { Counter, Registry } from 'prom-client';
+import { Counter, Registry } from '../prom-client.ts';
 import { componentRegistry } from '../build-info.ts';
 import type { ListenAddress } from '../flags.ts';
 import type { Logger } from '../log.ts';

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram } from 'prom-client';
+import { Counter, Gauge, Histogram } from '../prom-client.ts';
 import { componentRegistry } from '../build-info.ts';
 import { decisions } from './stages.ts';
 

@@ -3,7 +3,6 @@
 // crash may get no webhook for minutes. The remediator therefore also reads Alertmanager's active
 // alerts (level-triggered) on a short interval and passes them through the same stages; the
 // dedupe key (fingerprint + startsAt) keeps an instance already acted on from acting twice.
-import { request } from 'undici';
 import { z } from 'zod';
 import type { Logger } from '../log.ts';
 import type { Clock } from './clock.ts';
@@ -37,6 +36,8 @@ export const maxAnswerBytes = 16 << 20;
 /** One read of the active alerts routed to our receiver, neither silenced nor inhibited. */
 export async function activeAlerts(o: Pick<ReconcileOptions, 'url' | 'receiver'>, signal: AbortSignal): Promise<Trigger[]> {
   const query = new URLSearchParams({ active: 'true', silenced: 'false', inhibited: 'false', unprocessed: 'false', receiver: `^${o.receiver.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$` });
+  // undici is loaded with the first read, not with every remediator (~6 MB of RSS).
+  const { request } = await import('undici');
   const res = await request(`${o.url.replace(/\/+$/, '')}/api/v2/alerts?${query}`, { signal, headers: { accept: 'application/json' } });
   const length = Number(res.headers['content-length'] ?? 0);
   if (res.statusCode !== 200 || length > maxAnswerBytes) {

@@ -1,6 +1,6 @@
 // Does the server answer? The listing and a one-token generation, in the server type's own dialect
 // (the exporter's own probes): the remediator's confirm stage and its check after a restart.
-import { Registry } from 'prom-client';
+import { Registry } from '../prom-client.ts';
 import { parseConfig } from '../config/load.ts';
 import type { Module, Target } from '../config/schema.ts';
 import { runRound } from '../exporter/round.ts';

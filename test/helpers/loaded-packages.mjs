@@ -1,4 +1,5 @@
-// Loaded with --import: on exit, writes the npm packages the process loaded to stderr as JSON.
+// Loaded with --import: on exit, writes to stderr the npm packages the process loaded and the
+// public Node.js built-ins it loaded (node:tls, ...), each as JSON.
 import { registerHooks } from 'node:module';
 
 const packages = new Set();
@@ -10,4 +11,7 @@ registerHooks({
     return result;
   },
 });
-process.on('exit', () => process.stderr.write(`loaded-packages ${JSON.stringify([...packages].sort())}\n`));
+process.on('exit', () => {
+  const builtins = process.moduleLoadList.filter((m) => m.startsWith('NativeModule ') && !m.includes('internal/')).map((m) => m.slice('NativeModule '.length));
+  process.stderr.write(`loaded-packages ${JSON.stringify([...packages].sort())}\nloaded-builtins ${JSON.stringify(builtins.sort())}\n`);
+});

@@ -140,6 +140,61 @@ test('each command loads only its own code: the exporter never loads the remedia
   assert.deepEqual(loaded(['--version']).filter((p) => p !== 'node'), [], 'nothing for --version');
 });
 
+/** Runs a service with the loaded-packages hook until `ready` says so, stops it, returns what it loaded. */
+async function loadedWhileRunning(args: string[], ready: (url: string) => Promise<boolean>): Promise<{ packages: string[]; builtins: string[] }> {
+  const port = await freePort('127.0.0.1');
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, ['--import', join(root, 'test/helpers/loaded-packages.mjs'), join(root, 'src/cli.ts'), ...args, `--web.listen-address=127.0.0.1:${port}`, '--log.level=error'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    await eventually(`${args[0]} ready`, 20_000, async () => ((await ready(url)) ? true : undefined));
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+  const line = (name: string) => JSON.parse(new RegExp(`^${name} (.*)$`, 'm').exec(stderr)?.[1] ?? 'null') as string[] | null;
+  const packages = line('loaded-packages');
+  const builtins = line('loaded-builtins');
+  assert.ok(packages && builtins, stderr);
+  return { packages, builtins };
+}
+
+test('running idle, the exporter and remediator hold only what they use: no TLS and no Pushgateway; execa and undici wait for an action', { timeout: 60_000 }, async () => {
+  const sim = await startSim({ host: '127.0.0.1', port: 0 });
+  try {
+    const exporterConfig = join(dir, 'idle-exporter.yml');
+    await writeFile(exporterConfig, `targets:\n  - name: t\n    url: ${sim.url}/v1\n    server: vllm\n`);
+    // Ready once every target has a round; one scrape collects the process metrics too.
+    const exporter = await loadedWhileRunning(['exporter', `--config.file=${exporterConfig}`], async (url) => {
+      const res = await fetch(`${url}/-/ready`).catch(() => undefined);
+      return res?.status === 200 && (await fetch(`${url}/metrics`)).status === 200;
+    });
+    const tokenFile = join(dir, 'idle-token');
+    await writeFile(tokenFile, 'idle-token-idle-token', { mode: 0o600 });
+    const remediatorConfig = join(dir, 'idle-remediator.yml');
+    await writeFile(remediatorConfig, [
+      'targets:',
+      `  - { name: t, url: '${sim.url}/v1', server: vllm, remediation: { action: command, command: [/bin/true], confirm: false } }`,
+      `remediator: { auth: { bearer_token_file: ${tokenFile} } }`,
+    ].join('\n'));
+    const remediator = await loadedWhileRunning(['remediator', `--config.file=${remediatorConfig}`, `--storage.path=${join(dir, 'idle-storage')}`], async (url) => {
+      const res = await fetch(`${url}/-/ready`).catch(() => undefined);
+      return res?.status === 200 && (await fetch(`${url}/metrics`)).status === 200;
+    });
+    for (const [name, { packages, builtins }] of Object.entries({ exporter, remediator })) {
+      assert.ok(packages.includes('prom-client') && packages.includes('pino'), `${name}: ${packages.join(' ')}`);
+      assert.ok(builtins.includes('http'), `${name}: ${builtins.join(' ')}`);
+      for (const builtin of ['tls', 'https']) assert.ok(!builtins.includes(builtin), `${name} loaded node:${builtin}`);
+      for (const pkg of ['execa', 'undici']) assert.ok(!packages.includes(pkg), `${name} loaded ${pkg}`);
+    }
+    assert.ok(remediator.packages.includes('express'), remediator.packages.join(' '));
+  } finally {
+    await sim.close();
+  }
+});
+
 test('stack: two components given one port is a usage error naming the flag, before anything starts', async () => {
   const port = await freePort('127.0.0.1');
   const sim = await freePort('127.0.0.1');

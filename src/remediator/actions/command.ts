@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { z } from 'zod';
 import { positiveDuration } from '../../config/fields.ts';
 import { childEnv } from './env.ts';
@@ -75,6 +74,8 @@ export class CommandAction implements Action {
 
   async restart(context: RestartContext): Promise<ActionOutcome> {
     const [file, ...args] = this.#o.config.command as [string, ...string[]];
+    // execa is loaded when an action first runs a program, not with the remediator (~4 MB of RSS).
+    const { execa } = await import('execa');
     const child = execa(file, args, {
       detached: true,
       cleanup: false,

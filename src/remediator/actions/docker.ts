@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
 import { z } from 'zod';
 import { positiveDuration } from '../../config/fields.ts';
 import { discard } from '../../exporter/http.ts';
@@ -30,17 +30,24 @@ class DockerAction implements Action {
   readonly kind = 'docker';
   readonly #c: DockerConfig;
   readonly #d: ActionDeps;
-  readonly #agent: Agent;
+  #agent: Promise<Agent> | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(config: DockerConfig, deps: ActionDeps) {
     this.#c = config;
     this.#d = deps;
-    this.#agent = new Agent({ connect: { socketPath: config.socket } });
   }
 
-  #call(method: 'GET' | 'POST', path: string, timeout: number) {
-    return request(`http://docker${path}`, { method, dispatcher: this.#agent, headersTimeout: timeout, bodyTimeout: timeout, signal: AbortSignal.timeout(timeout) });
+  // undici is loaded with the first call, not with every remediator (~6 MB of RSS).
+  #connect(): Promise<Agent> {
+    if (this.#closing) return Promise.reject(new Error('the docker action is stopped'));
+    this.#agent ??= import('undici').then(({ Agent }) => new Agent({ connect: { socketPath: this.#c.socket } }));
+    return this.#agent;
+  }
+
+  async #call(method: 'GET' | 'POST', path: string, timeout: number) {
+    const [{ request }, dispatcher] = await Promise.all([import('undici'), this.#connect()]);
+    return request(`http://docker${path}`, { method, dispatcher, headersTimeout: timeout, bodyTimeout: timeout, signal: AbortSignal.timeout(timeout) });
   }
 
   async restart(): Promise<ActionOutcome> {
@@ -83,7 +90,7 @@ class DockerAction implements Action {
   async start(): Promise<void> {}
   /** Closes the connection pool, once: the remediator may stop an action twice (shutdown). */
   stop(): Promise<void> {
-    this.#closing ??= this.#agent.close().catch(() => {});
+    this.#closing ??= (this.#agent?.then((agent) => agent.close()) ?? Promise.resolve()).catch(() => {});
     return this.#closing;
   }
   kill(): void {}

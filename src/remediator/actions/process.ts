@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { z } from 'zod';
 import { positiveDuration } from '../../config/fields.ts';
 import type { OwnedProcess } from '../state.ts';
@@ -182,6 +182,10 @@ class ProcessAction implements Action {
 
   /** Starts the server; returns the error when it could not be started. */
   async #spawn(): Promise<string | undefined> {
+    // execa is loaded when an action first runs a program, not with the remediator (~4 MB of RSS).
+    const { execa } = await import('execa');
+    // A shutdown that came while it loaded: start nothing.
+    if (this.#stopped) return 'remediator shutting down';
     const { record, persist, clock, logger, target } = this.#d;
     const [file, ...args] = this.#c.command as [string, ...string[]];
     const boot = bootId();

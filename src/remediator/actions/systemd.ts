@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { z } from 'zod';
 import { positiveDuration } from '../../config/fields.ts';
 import { childEnv } from './env.ts';
@@ -49,8 +48,10 @@ class SystemdAction implements Action {
     this.#d = deps;
   }
 
-  #systemctl(args: string[], timeout: number) {
+  async #systemctl(args: string[], timeout: number) {
     const user = this.#c.user;
+    // execa is loaded when an action first runs a program, not with the remediator (~4 MB of RSS).
+    const { execa } = await import('execa');
     return execa(this.#c.systemctl, [...(user ? ['--user'] : []), ...args], { reject: false, timeout, stdin: 'ignore', extendEnv: false, env: childEnv(user ? userManagerEnv() : {}) });
   }
 

@@ -3,7 +3,6 @@
 // remediation, never in its way: it starts after the outcome is recorded, is not awaited, has its
 // own deadline, and a failure is only logged and counted.
 import { createHmac } from 'node:crypto';
-import { request } from 'undici';
 import { ConfigError } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { readSecret } from '../../config/secrets.ts';
@@ -93,6 +92,8 @@ async function send(s: DingtalkSettings, body: string, timestamp: number): Promi
   const signal = AbortSignal.timeout(s.timeoutMs);
   const url = s.secret === undefined ? s.url : signedUrl(s.url, s.secret, timestamp);
   try {
+    // undici is loaded with the first send, not with every remediator (~6 MB of RSS).
+    const { request } = await import('undici');
     // One deadline for all of it: connecting, the headers and the answer.
     const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal });
     const chunks: Buffer[] = [];
