@@ -199,6 +199,19 @@ describe('llamacpp flavor', () => {
     assert.ok(withUsage.at(-1).timings && withUsage.at(-1).usage.prompt_tokens_details, 'usage then carries the timings');
   });
 
+  test('stream: the role chunk comes with the first token, not when the slot takes the request (as the real server sends it)', async () => {
+    const s = await sim({ flavor: 'llamacpp', ttftMs: 300 });
+    const sent = performance.now();
+    const res = await post(s, '/v1/chat/completions', ask({ ...off, stream: true }));
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    const firstAt = performance.now() - sent;
+    await reader.cancel();
+    assert.match(new TextDecoder().decode(first.value), /"role":"assistant"/);
+    // A lower bound only: a busy machine delays the chunk further, never earlier.
+    assert.ok(firstAt >= 250, `the role chunk came ${firstAt.toFixed(0)} ms after the request, before the first token (TTFT 300 ms)`);
+  });
+
   test('one slot: a second request gets no headers until a slot frees; /metrics says it is deferred', async () => {
     const s = await sim({ flavor: 'llamacpp', tokensPerSecond: 20 });
     const first = post(s, '/v1/chat/completions', ask({ stream: true, max_tokens: 10 }), { timeoutMs: 10_000 });

@@ -14,13 +14,24 @@ function parse(started: number, events: Array<[number, string]>) {
 }
 
 test('TTFT ends at the first token; the EOS chunk (empty delta with finish_reason) ends the decode window', () => {
-  // vLLM-shaped: role chunk, "OK" at 100 ms, "." at 200 ms, EOS at 300 ms; usage counts 3 tokens.
-  const g = parse(0, [[50, chunk({ role: 'assistant', content: '' })], [100, chunk({ content: 'OK' })], [200, chunk({ content: '.' })], [300, chunk({ content: '' }, 'stop')], [300, usage(3)], [301, '[DONE]']]);
+  // vLLM-shaped: role chunk with "OK" at 100 ms, "." at 200 ms, EOS at 300 ms; usage counts 3 tokens.
+  const g = parse(0, [[100, chunk({ role: 'assistant', content: '' })], [100, chunk({ content: 'OK' })], [200, chunk({ content: '.' })], [300, chunk({ content: '' }, 'stop')], [300, usage(3)], [301, '[DONE]']]);
   assert.equal(g.firstToken - g.started, 100);
   assert.equal(g.tokens, 3);
   assert.equal(decodeRate(g), 10); // 2 intervals in 200 ms
   assert.equal(g.content, 'OK.');
   assert.equal(g.finishReason, 'stop');
+});
+
+test('a first token the server does not show (Qwen3\'s <think>) still starts the decode window: the role chunk came with it', () => {
+  // As llama-server streams a thinking probe: the role chunk when <think> is generated (hidden by
+  // the reasoning parser, counted by usage), the first reasoning one token (10 ms) later.
+  const g = parse(0, [[90, chunk({ role: 'assistant', content: null })], [100, chunk({ reasoning_content: 'Okay' })], [110, chunk({ reasoning_content: '.' })], [120, chunk({ content: 'OK' })], [130, chunk({}, 'stop')], [130, usage(5)], [131, '[DONE]']]);
+  assert.equal(g.firstToken, 100, 'TTFT still ends at the first token shown');
+  assert.equal(g.firstOutput, 90);
+  assert.equal(decodeRate(g), 100); // 4 intervals in 40 ms; from the first shown token it would read 133
+  // Without a role chunk (Ollama), the first token is the first output.
+  assert.equal(parse(0, [[100, chunk({ role: 'assistant', content: 'a' })], [110, chunk({ content: 'b' }, 'stop')], [110, usage(2)], [111, '[DONE]']]).firstOutput, 100);
 });
 
 test('usage counts tokens when a chunk holds several; without usage, chunks are counted', () => {

@@ -42,9 +42,9 @@ function compiles(re: string): boolean {
 // Buckets for a small probe's latencies: TTFT from a warm GPU (~20 ms) to a slow CPU server (s);
 // inter-token latency from 1,000 tokens/s to 1 token/s.
 export const ttftHistogram = histogram('llm_probe_time_to_first_token_seconds', 'Distribution of the TTFT of generating probes.', ['probe'], [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
-export const itlHistogram = histogram('llm_probe_inter_token_latency_seconds', 'Distribution of the mean inter-token latency of each generating probe, (last token - first token) / (completion_tokens - 1).', ['probe'], [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]);
+export const itlHistogram = histogram('llm_probe_inter_token_latency_seconds', 'Distribution of the mean inter-token latency of each generating probe, (last token - first output) / (completion_tokens - 1).', ['probe'], [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]);
 export const ttftGauge = gauge('llm_probe_ttft_seconds', 'Time from sending the last successful generating probe to its first content or reasoning token.', ['probe']);
-export const rateGauge = gauge('llm_probe_tokens_per_second', 'Decode rate of the last successful generating probe: (completion_tokens - 1) / (last token - first token).', ['probe']);
+export const rateGauge = gauge('llm_probe_tokens_per_second', 'Decode rate of the last successful generating probe: (completion_tokens - 1) / (last token - first output), the first output being the stream\'s first chunk, which servers send with the first generated token even when they do not show it.', ['probe']);
 export const tokensGauge = gauge('llm_probe_completion_tokens', 'Completion tokens of the last successful generating probe (usage.completion_tokens, reasoning included).', ['probe']);
 export const loadGauge = gauge('llm_probe_model_load_seconds', 'Time from sending the last probe that found its model cold (Ollama) to its first token: the load, kept apart from TTFT.', ['probe']);
 export const serverRateGauge = gauge('llm_probe_server_tokens_per_second', "The server's own decode rate for the last successful probe (llama.cpp timings.predicted_per_second): the engine alone, without network and client.", ['probe']);
@@ -67,6 +67,12 @@ export interface Generation {
   /** Monotonic ms: request sent, first token of any kind, first content token, last token. */
   started: number;
   firstToken: number;
+  /**
+   * The stream's first chunk (a role chunk, or the first token): every server sends it with its
+   * first generated token, also when it shows no text for it. Qwen3's `<think>` is such a token:
+   * reasoning parsers swallow it but usage counts it, so the decode window starts here.
+   */
+  firstOutput: number;
   firstContent: number | undefined;
   lastToken: number;
   /** usage.completion_tokens, else the number of chunks that carried text. */
@@ -231,14 +237,16 @@ async function stream(ctx: ProbeContext<GenerationOptions>, o: { model: string; 
 /**
  * Reads a completion's SSE payloads, each stamped with the (monotonic) time it arrived. Pure, so
  * the timing rules are tested with exact times: TTFT ends at the first chunk with content or
- * reasoning; the decode window ends at the last token, or at the EOS chunk (an empty delta with
- * finish_reason), which usage counts as a token.
+ * reasoning; the decode window starts at the first chunk of any kind (see Generation.firstOutput)
+ * and ends at the last token, or at the EOS chunk (an empty delta with finish_reason), which usage
+ * counts as a token.
  */
 export class CompletionParser {
   readonly #started: number;
   readonly #cold: boolean;
   #timings: Chunk['timings'];
   #firstToken: number | undefined;
+  #firstOutput: number | undefined;
   #firstContent: number | undefined;
   #lastToken = 0;
   #content = '';
@@ -272,6 +280,7 @@ export class CompletionParser {
     // An error after the 200 arrives as a chunk holding an error object (vLLM): not output.
     if (chunk.error) return fail('bad_response', `error in stream: ${chunk.error.message ?? 'unknown'}`);
     for (const choice of chunk.choices ?? []) {
+      this.#firstOutput ??= t;
       const d = choice.delta ?? {};
       // vLLM sends `reasoning` with a deprecated `reasoning_content` copy: count the chunk once.
       const reasoning = d.reasoning || d.reasoning_content;
@@ -304,6 +313,7 @@ export class CompletionParser {
     return {
       started: this.#started,
       firstToken: this.#firstToken,
+      firstOutput: Math.min(this.#firstOutput ?? this.#firstToken, this.#firstToken),
       firstContent: this.#firstContent,
       lastToken: this.#lastToken,
       tokens,
@@ -319,7 +329,7 @@ export class CompletionParser {
 
 /** Decode rate in tokens per second, when the window holds more than one token. */
 export function decodeRate(g: Generation): number | undefined {
-  const decodeMs = g.lastToken - g.firstToken;
+  const decodeMs = g.lastToken - g.firstOutput;
   return g.tokens > 1 && decodeMs > 0 ? ((g.tokens - 1) * 1000) / decodeMs : undefined;
 }
 

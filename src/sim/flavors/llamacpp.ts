@@ -68,16 +68,19 @@ export const llamacpp: Flavor = {
     return {
       started() {
         started = state.now();
-        return [frame(meta, { choices: [{ finish_reason: null, index: 0, delta: { role: 'assistant', content: null } }] })];
+        return [];
       },
-      tokens(tokens) {
+      tokens(tokens, first) {
         const t = state.now();
         if (firstToken === 0) firstToken = t;
         lastToken = t;
-        return tokens.flatMap((token) => {
+        // The role chunk comes with the first generated token, not when the slot takes the request
+        // (measured on the real server: its timings' decode window starts at the role chunk).
+        const role = first ? [frame(meta, { choices: [{ finish_reason: null, index: 0, delta: { role: 'assistant', content: null } }] })] : [];
+        return [...role, ...tokens.flatMap((token) => {
           const delta = deltaOf(token);
           return delta ? [frame(meta, { choices: [{ finish_reason: null, index: 0, delta }] })] : [];
-        });
+        })];
       },
       ended() {
         const finish = frame(meta, { choices: [{ finish_reason: plan.finishReason, index: 0, delta: {} }] });

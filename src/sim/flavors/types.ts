@@ -27,7 +27,7 @@ export interface SimState {
 
 /** Builds one completion's stream, one payload per SSE event (the server adds [DONE]). */
 export interface Streamer {
-  /** A slot took the request (llama.cpp sends its role chunk now). */
+  /** A slot took the request: prompt processing starts (llama.cpp's timings count from here). */
   started(): object[];
   tokens(tokens: SimToken[], first: boolean, last: boolean): object[];
   /** After the last token: the finish and usage chunks a flavor sends on their own. */
