@@ -23,11 +23,16 @@ export interface WebhookOptions {
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
+// The configured token's digest, kept until a reload changes the token.
+let known: { token: string; digest: Buffer } | undefined;
+
 /** Whether a request carries the webhook's Bearer token. */
 export function hasToken(header: string | undefined, token: string): boolean {
   const match = /^Bearer (.+)$/i.exec(header ?? '');
+  if (match === null) return false;
+  if (known?.token !== token) known = { token, digest: digest(token) };
   // Hash both sides: timingSafeEqual needs equal lengths and must not leak the token's.
-  return match !== null && timingSafeEqual(digest(match[1]!), digest(token));
+  return timingSafeEqual(digest(match[1]!), known.digest);
 }
 
 /**

@@ -62,6 +62,7 @@ test('owns a real model server: starts it, restarts it on a webhook, stops it on
     const alert = payload({});
     const res = await send(alert);
     assert.equal(res.status, 200);
+    assert.equal(res.headers.get('etag'), null, 'no ETag: nothing revalidates, and hashing each answer costs CPU');
     assert.equal((await send(alert)).status, 200, 'a re-send is accepted (and ignored)');
     const after = await eventually('the restart', 20_000, async () => {
       const [t] = await targets();
@@ -70,7 +71,9 @@ test('owns a real model server: starts it, restarts it on a webhook, stops it on
     assert.notEqual(after!.pid, firstPid);
     assert.equal(after!.last_action?.outcome, 'success');
     await eventually('the new simulator to answer', 15_000, async () => ((await fetch(`http://127.0.0.1:${port}/health`)).ok ? true : undefined));
-    const metrics = await (await fetch(`${remediator.url}/metrics`)).text();
+    const scrape = await fetch(`${remediator.url}/metrics`);
+    assert.equal(scrape.headers.get('etag'), null);
+    const metrics = await scrape.text();
     assert.match(metrics, /^llm_remediation_actions_total\{target="qwen3",action="process",outcome="success"\} 1$/m);
     assert.match(metrics, /^llm_remediation_alerts_total\{decision="duplicate",source="webhook"\} 1$/m);
     assert.match(metrics, /^llm_remediation_time_to_healthy_seconds_count\{target="qwen3"\} 1$/m);
