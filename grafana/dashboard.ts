@@ -8,6 +8,7 @@
 // bars never count the same event twice; events are annotations; every counter the panels read is
 // pre-initialised by the components, so the first event shows.
 import { writeFile } from 'node:fs/promises';
+import { eventLoopSampleSeconds } from '../src/build-info.ts';
 import {
   BigValueColorMode, BigValueGraphMode, BigValueJustifyMode, BigValueTextMode, DashboardCursorSync, FieldColorModeId, GraphDrawStyle,
   LegendDisplayMode, MappingType, PercentChangeColorMode, SortOrder, SpecialValueMatch, StackingMode, TableCellHeight, ThresholdsMode, TooltipDisplayMode,
@@ -369,8 +370,8 @@ const rows: Row[] = [
       }),
       timeseries({
         title: 'Event loop lag (p99)', w: 12, h: 7, unit: 's',
-        description: 'nodejs_eventloop_lag_p99_seconds less the 0.1 s between the monitor\'s samples, which it includes: a busy exporter delays its probes and inflates their timings.',
-        queries: [{ expr: 'clamp_min(nodejs_eventloop_lag_p99_seconds{job=~"qwen-sentinel-.*"} - 0.1, 0)', legendFormat: '{{job}}' }],
+        description: `nodejs_eventloop_lag_p99_seconds less the ${eventLoopSampleSeconds} s between the monitor's samples, which it includes: a busy exporter delays its probes and inflates their timings.`,
+        queries: [{ expr: `clamp_min(nodejs_eventloop_lag_p99_seconds{job=~"qwen-sentinel-.*"} - ${eventLoopSampleSeconds}, 0)`, legendFormat: '{{job}}' }],
       }),
     ],
   },
