@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Pool } from 'undici';
 import { benchTarget, startBenchRemediator, webhookPayload } from './lib/remediator.ts';
 import { getJson, waitFor } from './lib/net.ts';
+import { memoryMB } from './lib/procs.ts';
 import { startSim } from './lib/product.ts';
 import { percentile, value } from './lib/stats.ts';
 import type { BenchContext, Figure, Suite, SuiteResult } from './lib/types.ts';
@@ -108,6 +109,9 @@ export const webhook: Suite = {
       }
     }
     out.figures.push(...figures.values());
+    // The idle figure (scale) is a remediator that has not acted; this one has run its action and
+    // answered every request above, so it holds what an action loads (execa) and what the load left.
+    out.figures.push({ id: 'webhook.remediator.rss', label: 'remediator after the storm, its action and the latency rounds: RSS', unit: 'MB', samples: [value(memoryMB(rem.child.pid).rss)] });
     const after = await getJson<{ actions: Action[] }>(`${rem.url}/api/v1/actions`);
     const total = after?.actions.filter((a) => a.target === benchTarget).length ?? Number.NaN;
     out.notes.push(

@@ -197,7 +197,9 @@ test('running idle, the exporter and remediator hold only what they use: no TLS 
 
 test('stack: two components given one port is a usage error naming the flag, before anything starts', async () => {
   const port = await freePort('127.0.0.1');
-  const sim = await freePort('127.0.0.1');
+  // Two ports found one after the other may be the same one (bind, release): this test needs two.
+  let sim = await freePort('127.0.0.1');
+  while (sim === port) sim = await freePort('127.0.0.1');
   const r = await run(['stack', `--sim.listen-address=127.0.0.1:${sim}`, `--exporter.listen-address=127.0.0.1:${port}`, `--remediator.listen-address=127.0.0.1:${port}`]);
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, new RegExp(`--remediator.listen-address: port ${port} is given to another component too`));
