@@ -313,7 +313,8 @@ export class CompletionParser {
     return {
       started: this.#started,
       firstToken: this.#firstToken,
-      firstOutput: Math.min(this.#firstOutput ?? this.#firstToken, this.#firstToken),
+      // Set by the same chunk as the first token, or an earlier one (the fallback only satisfies the types).
+      firstOutput: this.#firstOutput ?? this.#firstToken,
       firstContent: this.#firstContent,
       lastToken: this.#lastToken,
       tokens,
