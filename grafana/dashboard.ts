@@ -8,7 +8,7 @@
 // bars never count the same event twice; events are annotations; every counter the panels read is
 // pre-initialised by the components, so the first event shows.
 import { writeFile } from 'node:fs/promises';
-import { eventLoopSampleSeconds } from '../src/build-info.ts';
+import { eventLoopSampleSeconds } from '../src/lib/build-info.ts';
 import {
   BigValueColorMode, BigValueGraphMode, BigValueJustifyMode, BigValueTextMode, DashboardCursorSync, FieldColorModeId, GraphDrawStyle,
   LegendDisplayMode, MappingType, PercentChangeColorMode, SortOrder, SpecialValueMatch, StackingMode, TableCellHeight, ThresholdsMode, TooltipDisplayMode,

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import { setFlagsFromString } from 'node:v8';
-import { ConfigError, ListenError } from './errors.ts';
-import { UsageError } from './flags.ts';
-import { StartupError } from './lifecycle.ts';
-import { version } from './version.ts';
+import { ConfigError, ListenError } from './lib/errors.ts';
+import { UsageError } from './lib/flags.ts';
+import { StartupError } from './lib/lifecycle.ts';
+import { version } from './lib/version.ts';
 
 interface Command {
   run(argv: string[]): Promise<number | void>;
@@ -13,11 +13,11 @@ interface Command {
 // Each command's code is loaded only when it runs: an exporter never loads the remediator's
 // process handling (execa), its HTTP client (undici) or the simulator, which costs memory.
 const commands: Record<string, { load: () => Promise<Command>; summary: string }> = {
-  stack: { load: () => import('./stack/main.ts').then((m) => ({ run: m.runStack, usage: m.stackUsage })), summary: 'Run the whole loop on loopback: simulator, exporter, remediator, Prometheus, Alertmanager.' },
-  exporter: { load: () => import('./exporter/main.ts').then((m) => ({ run: m.runExporter, usage: m.exporterUsage })), summary: 'Probe model servers and publish Prometheus metrics.' },
-  probe: { load: () => import('./exporter/probe-command.ts').then((m) => ({ run: m.runProbeCommand, usage: m.probeUsage })), summary: 'Probe one model server once; exit 0 when healthy, 1 when not (liveness checks, scripts).' },
-  remediator: { load: () => import('./remediator/main.ts').then((m) => ({ run: m.runRemediator, usage: m.remediatorUsage })), summary: 'Receive Alertmanager webhooks and restart the right model server.' },
-  sim: { load: () => import('./sim/main.ts').then((m) => ({ run: m.runSim, usage: m.simUsage })), summary: 'Simulate an OpenAI-compatible Qwen3 server, with fault injection.' },
+  stack: { load: () => import('./cmd/stack/main.ts').then((m) => ({ run: m.runStack, usage: m.stackUsage })), summary: 'Run the whole loop on loopback: simulator, exporter, remediator, Prometheus, Alertmanager.' },
+  exporter: { load: () => import('./cmd/exporter.ts').then((m) => ({ run: m.runExporter, usage: m.exporterUsage })), summary: 'Probe model servers and publish Prometheus metrics.' },
+  probe: { load: () => import('./cmd/probe.ts').then((m) => ({ run: m.runProbeCommand, usage: m.probeUsage })), summary: 'Probe one model server once; exit 0 when healthy, 1 when not (liveness checks, scripts).' },
+  remediator: { load: () => import('./cmd/remediator.ts').then((m) => ({ run: m.runRemediator, usage: m.remediatorUsage })), summary: 'Receive Alertmanager webhooks and restart the right model server.' },
+  sim: { load: () => import('./cmd/sim.ts').then((m) => ({ run: m.runSim, usage: m.simUsage })), summary: 'Simulate an OpenAI-compatible Qwen3 server, with fault injection.' },
 };
 
 /** The commands that run for weeks: their memory is what an operator sees. */

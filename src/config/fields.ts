@@ -1,6 +1,6 @@
 // Field schemas shared by the config and the probes' option schemas (which sit in their own files).
 import { z } from 'zod';
-import { parseDuration } from '../duration.ts';
+import { parseDuration } from '../lib/duration.ts';
 
 /** A Prometheus duration string ("15s", "1m30s"), parsed to milliseconds. */
 export const duration = z.string({ error: 'expected a duration such as 10s or 1m30s' }).transform((text, ctx) => {

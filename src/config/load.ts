@@ -1,11 +1,11 @@
+// Reading a YAML config against a schema: one pass that parses, validates, fills defaults and
+// names every offending field. Which schema is the caller's: the commands compose it.
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type Config } from './schema.ts';
+import { ConfigError } from '../lib/errors.ts';
 
-/** A config that cannot be used; the message names the file and every offending field. */
-import { ConfigError } from '../errors.ts';
-export { ConfigError } from '../errors.ts';
+export { ConfigError };
 
 /** "targets[0].interval" from zod's path. */
 function fieldPath(path: readonly PropertyKey[]): string {
@@ -17,15 +17,15 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return `${fieldPath(issue.path)}: ${issue.message}`;
 }
 
-/** Validates already-parsed YAML/JSON data. */
-export function parseConfig(data: unknown, source = 'config'): Config {
-  const result = configSchema.safeParse(data ?? {});
+/** Validates already-parsed YAML/JSON data; a ConfigError names the source and every field. */
+export function parseWith<S extends z.ZodType>(schema: S, data: unknown, source = 'config'): z.output<S> {
+  const result = schema.safeParse(data ?? {});
   if (!result.success) throw new ConfigError(`${source}: ${result.error.issues.map(describeIssue).join('; ')}`);
   return result.data;
 }
 
-/** Parses YAML text into a validated config. */
-export function parseConfigText(text: string, source = 'config'): Config {
+/** Parses YAML text, then validates it. */
+export function parseYamlWith<S extends z.ZodType>(schema: S, text: string, source = 'config'): z.output<S> {
   let data: unknown;
   try {
     data = parse(text);
@@ -33,16 +33,16 @@ export function parseConfigText(text: string, source = 'config'): Config {
     // The yaml package's first line already says "at line L, column C".
     throw new ConfigError(`${source}: invalid YAML: ${(err as Error).message.split('\n')[0]!.replace(/:$/, '')}`);
   }
-  return parseConfig(data, source);
+  return parseWith(schema, data, source);
 }
 
-/** Reads and validates a config file; the text comes along so a reload can tell whether it changed. */
-export async function readConfigFile(path: string): Promise<{ config: Config; text: string }> {
+/** Reads and validates a file; the text comes along so a reload can tell whether it changed. */
+export async function readYamlFileWith<S extends z.ZodType>(schema: S, path: string): Promise<{ config: z.output<S>; text: string }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
     throw new ConfigError(`${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  return { config: parseConfigText(text, path), text };
+  return { config: parseYamlWith(schema, text, path), text };
 }

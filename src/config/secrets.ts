@@ -1,8 +1,6 @@
-import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { ConfigError } from './load.ts';
-import type { Config, Target } from './schema.ts';
+import { ConfigError } from '../lib/errors.ts';
 
 const maxSecretBytes = 64 * 1024;
 
@@ -37,38 +35,4 @@ export async function readSecret(source: { file?: string | undefined; env?: stri
   const value = env[source.env]?.trim();
   if (!value) throw new ConfigError(`${field}_env: environment variable ${source.env} is not set`);
   return value;
-}
-
-/** The API keys probes send, read once per (re)load; never logged or exported. */
-export interface ApiKeys {
-  forTarget(target: Target): string | undefined;
-  forModule(name: string): string | undefined;
-}
-
-export async function readApiKeys(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<ApiKeys> {
-  const modules = new Map<string, string>();
-  for (const m of Object.values(config.modules)) {
-    const key = await readSecret({ file: m.api_key_file, env: m.api_key_env }, `modules.${m.name}.api_key`, env);
-    if (key !== undefined) modules.set(m.name, key);
-  }
-  const targets = new Map<string, string>();
-  for (const [i, t] of config.targets.entries()) {
-    const key = await readSecret({ file: t.api_key_file, env: t.api_key_env }, `targets[${i}].api_key`, env);
-    if (key !== undefined) targets.set(t.name, key);
-  }
-  return {
-    forTarget: (t) => targets.get(t.name) ?? modules.get(t.module),
-    forModule: (name) => modules.get(name),
-  };
-}
-
-/** A digest of every key the config names, so a reload notices a rotated key file. */
-export async function keyFingerprint(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  try {
-    const keys = await readApiKeys(config, env);
-    const all = [...config.targets.map((t) => keys.forTarget(t)), ...Object.keys(config.modules).map((m) => keys.forModule(m))];
-    return createHash('sha256').update(JSON.stringify(all)).digest('hex');
-  } catch (err) {
-    return (err as Error).message;
-  }
 }

@@ -1,4 +1,4 @@
-import type { RoundReport } from './round.ts';
+import type { RoundReport } from '../probing/round.ts';
 
 export type StoredRound = RoundReport & { id: number };
 

@@ -1,10 +1,10 @@
 import type { Request, Response } from 'express';
-import { Registry } from '../prom-client.ts';
-import type { Config } from '../config/schema.ts';
-import type { ApiKeys } from '../config/secrets.ts';
+import { Registry } from '../lib/prom-client.ts';
+import type { ExporterConfig } from './config.ts';
+import type { ApiKeys } from '../probing/api-keys.ts';
 import type { RoundHistory } from './history.ts';
-import { initSeries, recordUp, runRound } from './round.ts';
-import { SeriesStore } from './series.ts';
+import { initSeries, recordUp, runRound } from '../probing/round.ts';
+import { SeriesStore } from '../probing/series.ts';
 
 /** A /probe request that cannot be run: answered with this status and reason. */
 class ProbeRequestError extends Error {
@@ -28,7 +28,7 @@ export function hostAllowed(url: URL, allowed: readonly string[] | undefined): b
   });
 }
 
-function parseRequest(req: Request, config: Config) {
+function parseRequest(req: Request, config: ExporterConfig) {
   const param = (name: string) => (typeof req.query[name] === 'string' ? (req.query[name] as string) : undefined);
   const targetText = param('target');
   if (!targetText) throw new ProbeRequestError(400, 'target parameter is missing (e.g. ?target=http://127.0.0.1:8000/v1&module=vllm)');
@@ -52,7 +52,7 @@ function parseRequest(req: Request, config: Config) {
 }
 
 export interface ProbeHandlerOptions {
-  config: () => Config;
+  config: () => ExporterConfig;
   apiKeys: () => ApiKeys;
   history: RoundHistory;
   /** Seconds kept back from the scrape timeout, for the answer to reach Prometheus in time. */

@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Module, Target } from '../config/schema.ts';
-import type { ApiKeys } from '../config/secrets.ts';
-import type { Logger } from '../log.ts';
-import type { ProbeName } from './probes/index.ts';
-import type { AnyProbe } from './probes/types.ts';
+import type { Module, Target } from '../probing/module.ts';
+import type { ApiKeys } from '../probing/api-keys.ts';
+import type { Logger } from '../lib/log.ts';
+import type { ProbeName } from '../probing/probes/index.ts';
+import type { AnyProbe } from '../probing/probes/types.ts';
 import type { RoundHistory, StoredRound } from './history.ts';
-import { initSeries, recordUp, runRound, type RoundReport } from './round.ts';
-import type { SeriesStore } from './series.ts';
+import { initSeries, recordUp, runRound, type RoundReport } from '../probing/round.ts';
+import type { SeriesStore } from '../probing/series.ts';
 
 /** Time as the scheduler sees it; tests pass a fake one. */
 export interface Clock {

@@ -1,27 +1,28 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { Config, Target } from '../config/schema.ts';
-import { ConfigReloader } from '../config/reloader.ts';
-import { keyFingerprint, readApiKeys } from '../config/secrets.ts';
-import { Counter, Registry } from '../prom-client.ts';
-import { componentRegistry } from '../build-info.ts';
-import type { ListenAddress } from '../flags.ts';
-import type { Logger } from '../log.ts';
-import { basicAuth, type WebConfig } from '../web-config.ts';
-import { createOpsApp, listen, type Listening } from '../web.ts';
-import { localErrorCodes } from './errors.ts';
+import type { Target } from '../probing/module.ts';
+import { ConfigReloader, type ConfigSource } from '../lib/reloader.ts';
+import type { ExporterConfig } from './config.ts';
+import { keyFingerprint, readApiKeys } from '../probing/api-keys.ts';
+import { Counter, Registry } from '../lib/prom-client.ts';
+import { componentRegistry } from '../lib/build-info.ts';
+import type { ListenAddress } from '../lib/flags.ts';
+import type { Logger } from '../lib/log.ts';
+import { basicAuth, type WebConfig } from '../lib/web-config.ts';
+import { createOpsApp, listen, type Listening } from '../lib/web.ts';
+import { localErrorCodes } from '../probing/errors.ts';
 import { RoundHistory } from './history.ts';
 import { probeHandler } from './probe-handler.ts';
-import { allMetrics } from './round.ts';
+import { allMetrics } from '../probing/round.ts';
 import { Scheduler } from './scheduler.ts';
-import { SeriesStore } from './series.ts';
+import { SeriesStore } from '../probing/series.ts';
 import { exporterStatusPage } from './status-page.ts';
 
 export interface ExporterOptions {
-  config: Config;
+  config: ExporterConfig;
   listen: ListenAddress;
   logger: Logger;
-  /** The file the config came from, with its text: enables reloading. */
-  configFile?: { path: string; text: string };
+  /** The file the config came from, with its text and how to read it: enables reloading. */
+  configFile?: ConfigSource<ExporterConfig> | undefined;
   /** Serve POST /-/reload (--web.enable-lifecycle). */
   enableLifecycle?: boolean;
   /** Seconds /probe keeps back from Prometheus' scrape timeout (--probe.timeout-offset). */
@@ -33,7 +34,7 @@ export interface ExporterOptions {
 export interface RunningExporter extends Listening {
   readonly scheduler: Scheduler;
   /** Set when started from a file: re-reads it (also on SIGHUP). */
-  reloader: ConfigReloader | undefined;
+  reloader: ConfigReloader<ExporterConfig> | undefined;
 }
 
 /**
@@ -54,7 +55,10 @@ class Exposition extends Registry {
 }
 
 /** What a target's series depend on: a reload that changes none of it keeps the target "probed". */
-const probingOf = (config: Config, t: Target) => ({ ...t, remediation: undefined, module: config.modules[t.module] });
+const probingOf = (config: ExporterConfig, t: Target) => {
+  const { url, server, model, interval, timeout, api_key_file, api_key_env } = t;
+  return { url, server, model, interval, timeout, api_key_file, api_key_env, module: config.modules[t.module] };
+};
 
 /** Starts probing and serving /metrics, /probe and the status page; used by the CLI and by `stack`. */
 export async function startExporter({ config: initial, listen: address, logger, configFile, enableLifecycle, timeoutOffsetSeconds = 0.5, webConfig }: ExporterOptions): Promise<RunningExporter> {
@@ -71,7 +75,7 @@ export async function startExporter({ config: initial, listen: address, logger, 
 
   // A valid new config replaces every probe loop; an invalid one never gets this far. Series of
   // targets and probes it removed go; a target whose definition is unchanged stays "probed".
-  const apply = async (next: Config) => {
+  const apply = async (next: ExporterConfig) => {
     const nextKeys = await readApiKeys(next); // an unreadable key rejects the reload
     await scheduler.stop();
     for (const old of config.targets) {
@@ -91,8 +95,8 @@ export async function startExporter({ config: initial, listen: address, logger, 
     scheduler.start();
   };
   // A rotated key file is a change too, even when the config text is not.
-  const withKeys = async (c: Config, text: string) => `${text}\0${await keyFingerprint(c)}`;
-  const reloader = configFile ? new ConfigReloader({ file: configFile.path, registry, logger, apply, identity: withKeys }) : undefined;
+  const withKeys = async (c: ExporterConfig, text: string) => `${text}\0${await keyFingerprint(c)}`;
+  const reloader = configFile ? new ConfigReloader({ source: configFile, registry, logger, apply, identity: withKeys }) : undefined;
   await reloader?.started(config, configFile!.text);
 
   const app = createOpsApp({

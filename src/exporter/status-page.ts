@@ -1,6 +1,6 @@
-import type { Module } from '../config/schema.ts';
-import { html, page, seconds } from '../html.ts';
-import { version } from '../version.ts';
+import type { Module } from '../probing/module.ts';
+import { html, page, seconds } from '../lib/html.ts';
+import { version } from '../lib/version.ts';
 import type { StoredRound } from './history.ts';
 import type { TargetStatus } from './scheduler.ts';
 

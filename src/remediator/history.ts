@@ -2,7 +2,7 @@
 // Bounded, and persisted under --storage.path beside the target records.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import { writeAtomic } from './state.ts';
 
 export interface ActionEntry {

@@ -1,5 +1,5 @@
-import { Counter, Gauge, Histogram } from '../prom-client.ts';
-import { componentRegistry } from '../build-info.ts';
+import { Counter, Gauge, Histogram } from '../lib/prom-client.ts';
+import { componentRegistry } from '../lib/build-info.ts';
 import { decisions } from './stages.ts';
 
 const sources = ['webhook', 'reconcile', 'exit'] as const;

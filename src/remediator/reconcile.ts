@@ -4,7 +4,7 @@
 // alerts (level-triggered) on a short interval and passes them through the same stages; the
 // dedupe key (fingerprint + startsAt) keeps an instance already acted on from acting twice.
 import { z } from 'zod';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import type { Clock } from './clock.ts';
 import type { RemediatorMetrics } from './metrics.ts';
 import type { Remediator } from './remediator.ts';

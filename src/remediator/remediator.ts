@@ -1,4 +1,4 @@
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import { toWall, type Clock } from './clock.ts';
 import type { ActionEntry, ActionHistory } from './history.ts';
 import type { RemediatorMetrics } from './metrics.ts';

@@ -1,13 +1,13 @@
 import { isDeepStrictEqual } from 'node:util';
-import { ConfigError } from '../config/load.ts';
-import { ConfigReloader } from '../config/reloader.ts';
-import type { Config, Remediation } from '../config/schema.ts';
-import { readApiKeys } from '../config/secrets.ts';
-import type { ListenAddress } from '../flags.ts';
-import type { Logger } from '../log.ts';
-import { basicAuth, type WebConfig } from '../web-config.ts';
-import { createOpsApp, listen, type Listening } from '../web.ts';
+import { ConfigError } from '../lib/errors.ts';
+import { ConfigReloader, type ConfigSource } from '../lib/reloader.ts';
+import { readApiKeys } from '../probing/api-keys.ts';
+import type { ListenAddress } from '../lib/flags.ts';
+import type { Logger } from '../lib/log.ts';
+import { basicAuth, type WebConfig } from '../lib/web-config.ts';
+import { createOpsApp, listen, type Listening } from '../lib/web.ts';
 import { actions } from './actions/index.ts';
+import type { Remediation, RemediatorConfig as Config } from './config.ts';
 import { realClock, type Clock } from './clock.ts';
 import { ActionHistory } from './history.ts';
 import { RemediatorMetrics } from './metrics.ts';
@@ -30,8 +30,8 @@ export interface RemediatorServerOptions {
   storagePath?: string | undefined;
   /** Where managed servers' output goes (tests silence it). */
   stdio?: 'inherit' | 'ignore';
-  /** The file the config came from, with its text: enables reloading. */
-  configFile?: { path: string; text: string };
+  /** The file the config came from, with its text and how to read it: enables reloading. */
+  configFile?: ConfigSource<Config> | undefined;
   /** Serve POST /-/reload (--web.enable-lifecycle). */
   enableLifecycle?: boolean;
   /** TLS and basic auth (--web.config.file). */
@@ -43,7 +43,7 @@ export interface RemediatorServerOptions {
 
 export interface RunningRemediator extends Listening {
   remediator: Remediator;
-  reloader: ConfigReloader | undefined;
+  reloader: ConfigReloader<Config> | undefined;
   /** A second signal: end every owned server now. */
   kill(): void;
 }
@@ -59,6 +59,9 @@ export function remediationTargets(config: Config, source: string): Array<{ name
   if (targets.length === 0) throw new ConfigError(`${source}: targets: no target has a remediation section`);
   return targets;
 }
+
+/** The action kinds whose server the remediator starts and owns. */
+const ownerKinds = Object.values(actions).filter((k) => k.owns).map((k) => k.name).join(', ');
 
 const loopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
@@ -101,7 +104,7 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
       startupTimeoutMs: remediation.startup_timeout,
       confirm: remediation.confirm,
       circuit: { maxRestarts: remediation.circuit.max_restarts, windowMs: remediation.circuit.window },
-      restartOnExit: remediation.action === 'process' && remediation.restart_on_exit,
+      restartOnExit: kind.restartsOnExit?.(remediation as never) ?? false,
     };
     return { managed, remediation };
   };
@@ -130,7 +133,7 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
       return (owned(before) || owned(after)) && !isDeepStrictEqual(before, after);
     });
     if (touched.length > 0) {
-      throw new ConfigError(`${o.configFile!.path}: targets: ${touched.join(', ')}: a target whose server the remediator owns (action process) cannot be added, changed or removed by a reload; restart the remediator`);
+      throw new ConfigError(`${o.configFile!.path}: targets: ${touched.join(', ')}: a target whose server the remediator owns (action ${ownerKinds}) cannot be added, changed or removed by a reload; restart the remediator`);
     }
     const nextEntries = new Map<string, Entry>();
     for (const [name, remediation] of wanted) {
@@ -159,7 +162,7 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
     const notify = await readDingtalk(c).then((d) => JSON.stringify(d) ?? '', (err: Error) => err.message);
     return `${text}\0${token}\0${notify}`;
   };
-  const reloader = o.configFile ? new ConfigReloader({ file: o.configFile.path, registry: metrics.registry, logger: o.logger, apply, identity }) : undefined;
+  const reloader = o.configFile ? new ConfigReloader({ source: o.configFile, registry: metrics.registry, logger: o.logger, apply, identity }) : undefined;
   await reloader?.started(config, o.configFile!.text);
 
   let ready = false;

@@ -5,8 +5,8 @@ import { createHash } from 'node:crypto';
 import { link, mkdir, open, readFile, realpath, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { StartupError } from '../lifecycle.ts';
-import type { Logger } from '../log.ts';
+import { StartupError } from '../lib/lifecycle.ts';
+import type { Logger } from '../lib/log.ts';
 import { bootId, startTicks } from './actions/proc.ts';
 import { toMono, toWall, type Clock } from './clock.ts';
 

@@ -1,5 +1,5 @@
-import { html, page } from '../html.ts';
-import { version } from '../version.ts';
+import { html, page } from '../lib/html.ts';
+import { version } from '../lib/version.ts';
 import type { ActionEntry } from './history.ts';
 import type { Remediator } from './remediator.ts';
 

@@ -1,9 +1,9 @@
-import { ConfigError } from '../config/load.ts';
-import type { Config } from '../config/schema.ts';
+import { ConfigError } from '../lib/errors.ts';
+import type { RemediatorConfig } from './config.ts';
 import { readSecretFile } from '../config/secrets.ts';
 
 /** Reads the webhook token named by the config; refuses to start without one. */
-export async function loadToken(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function loadToken(config: Pick<RemediatorConfig, 'remediator'>, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const auth = config.remediator.auth;
   if (!auth) throw new ConfigError('remediator.auth: required: set bearer_token_file or bearer_token_env');
   let token: string | undefined;

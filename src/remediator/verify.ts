@@ -1,10 +1,10 @@
 // Does the server answer? The listing and a one-token generation, in the server type's own dialect
-// (the exporter's own probes): the remediator's confirm stage and its check after a restart.
-import { Registry } from '../prom-client.ts';
-import { parseConfig } from '../config/load.ts';
-import type { Module, Target } from '../config/schema.ts';
-import { runRound } from '../exporter/round.ts';
-import { SeriesStore } from '../exporter/series.ts';
+// (the probing core's own probes): the remediator's confirm stage and its check after a restart.
+import { Registry } from '../lib/prom-client.ts';
+import { moduleFields, resolveModule, type Module, type Target } from '../probing/module.ts';
+import { runRound } from '../probing/round.ts';
+import { SeriesStore } from '../probing/series.ts';
+import { serverNames, type ServerName } from '../servers/index.ts';
 import type { Clock } from './clock.ts';
 
 export interface Verifier {
@@ -13,16 +13,20 @@ export interface Verifier {
 }
 
 /** A module of models + a one-token chat for each server type: the smallest proof of life. */
-const checkModules = parseConfig({
-  modules: Object.fromEntries(['vllm', 'sglang', 'llamacpp', 'ollama', 'openai'].map((s) => [`verify-${s}`, { server: s, probes: ['models', 'chat'], chat: { max_tokens: 1 } }])),
-}).modules;
+const checkModules = Object.fromEntries(
+  serverNames.map((server) => {
+    const fields = moduleFields.parse({ server, probes: ['models', 'chat'], chat: { max_tokens: 1 } });
+    const fail = () => { throw new Error(`the verify module for ${server} is invalid`); };
+    return [server, resolveModule(`verify-${server}`, fields, [], { addIssue: fail } as never) ?? fail()];
+  }),
+) as Record<ServerName, Module>;
 
 export function probeVerifier(o: { targets: () => ReadonlyMap<string, Target>; apiKey: (t: Target) => string | undefined; clock: Clock }): Verifier {
   return {
     async answers(name, timeoutMs) {
       const target = o.targets().get(name);
       if (!target) return { ok: false, message: 'no such target' };
-      const module: Module = checkModules[`verify-${target.server}`]!;
+      const module = checkModules[target.server];
       const store = new SeriesStore(new Registry(), { targetLabel: false, cumulative: false });
       const report = await runRound({
         target: { name, url: target.url, model: target.model, timeout: timeoutMs, apiKey: o.apiKey(target) },

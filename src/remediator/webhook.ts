@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type RequestHandler, type Router } from 'express';
-import type { Logger } from '../log.ts';
-import { closeConnection } from '../web.ts';
+import type { Logger } from '../lib/log.ts';
+import { closeConnection } from '../lib/web.ts';
 import { webhookSchema } from './alert-schema.ts';
 import type { RemediatorMetrics } from './metrics.ts';
 import type { Remediator } from './remediator.ts';

@@ -1,4 +1,4 @@
-import { sumSamples } from '../exporter/prom-text.ts';
+import { sumSamples } from '../lib/prom-text.ts';
 import { exactMatch, json, templateThinking, type ServerType } from './types.ts';
 
 /**

@@ -1,4 +1,4 @@
-import { sumSamples, sumWithLabel } from '../exporter/prom-text.ts';
+import { sumSamples, sumWithLabel } from '../lib/prom-text.ts';
 import { exactMatch, templateThinking, type ServerType } from './types.ts';
 
 /**

@@ -3,15 +3,15 @@
 // whether it is answered.
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { silentLogger, type Logger } from '../log.ts';
-import { bindablePort } from '../stack/system.ts';
-import { listenError } from '../web.ts';
+import { silentLogger, type Logger } from '../lib/log.ts';
+import { bindablePort } from '../lib/system.ts';
+import { listenError } from '../lib/web.ts';
 import { isRecord, newMeta, planChat } from './completion.ts';
 import { Engine, realTimers, type Timers } from './engine.ts';
 import { isSimFault, simFaults, type SimFault } from './faults.ts';
 import { flavors, type FlavorName } from './flavors/index.ts';
 import type { Reply, SimState } from './flavors/types.ts';
-import { http } from '../node-http.ts';
+import { http } from '../lib/node-http.ts';
 
 const { createServer } = http;
 

@@ -1,7 +1,7 @@
 // Every PromQL expression of the shipped dashboard (panels, annotations, variables), with Grafana's
 // variables substituted as Grafana would for "All" selected and a given range and step.
 import { dashboard } from '../../grafana/dashboard.ts';
-import { parseDuration } from '../../src/duration.ts';
+import { parseDuration } from '../../src/lib/duration.ts';
 
 export interface DashboardQuery {
   where: string;

@@ -7,7 +7,7 @@ import { Remediator } from '../../src/remediator/remediator.ts';
 import type { ManagedTarget, Trigger } from '../../src/remediator/stages.ts';
 import { StateStore } from '../../src/remediator/state.ts';
 import type { Verifier } from '../../src/remediator/verify.ts';
-import { silentLogger } from '../../src/log.ts';
+import { silentLogger } from '../../src/lib/log.ts';
 
 /** An action that records its calls; restart resolves when the test says so (or at once). */
 export class FakeAction implements Action {

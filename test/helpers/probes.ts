@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { parseConfig } from '../../src/config/load.ts';
-import type { Config } from '../../src/config/schema.ts';
-import type { AnyProbe, ProbeContext, ProbeResult } from '../../src/exporter/probes/types.ts';
-import { transportReasons } from '../../src/exporter/probes/types.ts';
+import { parseConfig } from '../../src/cmd/config.ts';
+import type { Config } from '../../src/cmd/config.ts';
+import type { AnyProbe, ProbeContext, ProbeResult } from '../../src/probing/probes/types.ts';
+import { transportReasons } from '../../src/probing/probes/types.ts';
 
 /** A stand-in probe whose run is the test's function. */
 export function fakeProbe(name: string, run: (ctx: ProbeContext<unknown>) => Promise<ProbeResult> = async () => ({ success: true })): AnyProbe {

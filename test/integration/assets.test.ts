@@ -17,8 +17,8 @@ const promtool = requireBinary('promtool');
 const amtool = requireBinary('amtool');
 
 /** Metric names the exporter and the remediator publish (the fixed contract). */
-import { parseConfig } from '../../src/config/load.ts';
-import { allMetrics } from '../../src/exporter/round.ts';
+import { parseConfig } from '../../src/cmd/config.ts';
+import { allMetrics } from '../../src/probing/round.ts';
 const CONTRACT_METRICS = new Set([
   // The exporter's, from the same definitions the code records through.
   ...allMetrics.flatMap((m) => (m.type === 'histogram' ? [`${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`] : [m.name])),

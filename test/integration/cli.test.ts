@@ -6,12 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { exporterFlags } from '../../src/exporter/main.ts';
-import { probeFlags } from '../../src/exporter/probe-command.ts';
-import { remediatorFlags } from '../../src/remediator/main.ts';
-import { simFlags } from '../../src/sim/main.ts';
-import { stackFlags } from '../../src/stack/main.ts';
-import { freePort } from '../../src/stack/system.ts';
+import { exporterFlags } from '../../src/cmd/exporter.ts';
+import { probeFlags } from '../../src/cmd/probe.ts';
+import { remediatorFlags } from '../../src/cmd/remediator.ts';
+import { simFlags } from '../../src/cmd/sim.ts';
+import { stackFlags } from '../../src/cmd/stack/main.ts';
+import { freePort } from '../../src/lib/system.ts';
 import { startSim } from '../../src/sim/server.ts';
 import { eventually } from '../helpers/stack-child.ts';
 

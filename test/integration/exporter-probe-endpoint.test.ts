@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { parseConfig } from '../../src/config/load.ts';
+import { parseConfig } from '../../src/cmd/config.ts';
 import { hostAllowed } from '../../src/exporter/probe-handler.ts';
 import { startExporter, type RunningExporter } from '../../src/exporter/server.ts';
-import { silentLogger } from '../../src/log.ts';
+import { silentLogger } from '../../src/lib/log.ts';
 import { startSim, type RunningSim } from '../../src/sim/server.ts';
-import { freePort } from '../../src/stack/system.ts';
+import { freePort } from '../../src/lib/system.ts';
 
 const sim = await startSim({ host: '127.0.0.1', port: 0, ttftMs: 10, tokensPerSecond: 500 });
 const running: Array<RunningSim | RunningExporter> = [sim];

@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { readConfigFile } from '../../src/config/load.ts';
+import { readConfigFile } from '../../src/cmd/config.ts';
 import { startExporter } from '../../src/exporter/server.ts';
-import { silentLogger } from '../../src/log.ts';
+import { silentLogger } from '../../src/lib/log.ts';
 import { startSim } from '../../src/sim/server.ts';
-import { freePort } from '../../src/stack/system.ts';
+import { freePort } from '../../src/lib/system.ts';
 import { eventually } from '../helpers/stack-child.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'qs-reload-'));
@@ -24,7 +24,7 @@ test('/-/reload swaps in a valid config, skips an unchanged one, rejects a bad o
   const file = join(dir, 'sentinel.yml');
   await writeFile(file, configText('first'));
   const { config, text } = await readConfigFile(file);
-  const exporter = await startExporter({ config, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, configFile: { path: file, text }, enableLifecycle: true });
+  const exporter = await startExporter({ config, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, configFile: { path: file, text, read: readConfigFile }, enableLifecycle: true });
   const reload = async () => {
     const res = await fetch(`${exporter.url}/-/reload`, { method: 'POST' });
     return [res.status, await res.text()] as const;
@@ -79,7 +79,7 @@ test('SIGHUP reloads the exporter process; --target mode has nothing to reload; 
   await flagsOnly.close();
   // Without --web.enable-lifecycle, as in Prometheus, the HTTP endpoint is refused.
   const { config, text } = await readConfigFile(file);
-  const locked = await startExporter({ config, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, configFile: { path: file, text } });
+  const locked = await startExporter({ config, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, configFile: { path: file, text, read: readConfigFile } });
   const res = await fetch(`${locked.url}/-/reload`, { method: 'POST' });
   assert.deepEqual([res.status, await res.text()], [403, 'Lifecycle API is not enabled.\n']);
   await locked.close();
@@ -90,7 +90,7 @@ test('a reload that takes the chat probe away from a target that stays drops its
   const withModule = (probes: string) => `modules:\n  m: { server: vllm, probes: [${probes}], timeout: 300ms }\n${configText('kept', '    module: m\n')}`;
   await writeFile(file, withModule('models, chat'));
   const { config, text } = await readConfigFile(file);
-  const exporter = await startExporter({ config, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, configFile: { path: file, text } });
+  const exporter = await startExporter({ config, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, configFile: { path: file, text, read: readConfigFile } });
   const metrics = async () => (await fetch(`${exporter.url}/metrics`)).text();
   try {
     await eventually('a TTFT for the target', 10_000, async () => ((await metrics()).includes('llm_probe_ttft_seconds{target="kept",probe="chat"}') ? true : undefined));
@@ -117,7 +117,7 @@ test('a reload keeps what did not change: no stale llm_server_up label, no reaso
   const config = (model: string) => `targets:\n  - name: a\n    url: ${sim.url}/v1\n    model: ${model}\n    interval: 300ms\n    timeout: 300ms\n  - name: down\n    url: ${gone}\n    interval: 300ms\n    timeout: 300ms\n`;
   await writeFile(file, config('Qwen/Qwen3-0.6B'));
   const { config: c, text } = await readConfigFile(file);
-  const exporter = await startExporter({ config: c, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, configFile: { path: file, text } });
+  const exporter = await startExporter({ config: c, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, configFile: { path: file, text, read: readConfigFile } });
   const metrics = async () => (await fetch(`${exporter.url}/metrics`)).text();
   try {
     await eventually('both targets probed', 10_000, async () => {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, test } from 'node:test';
-import { parseConfig } from '../../src/config/load.ts';
+import { parseConfig } from '../../src/cmd/config.ts';
 import { startExporter, type RunningExporter } from '../../src/exporter/server.ts';
-import { silentLogger } from '../../src/log.ts';
+import { silentLogger } from '../../src/lib/log.ts';
 import { startSim, type RunningSim } from '../../src/sim/server.ts';
 import { eventually } from '../helpers/stack-child.ts';
 import { requireBinary } from '../helpers/require-binary.ts';

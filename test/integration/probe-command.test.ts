@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startSim } from '../../src/sim/server.ts';
-import { freePort } from '../../src/stack/system.ts';
+import { freePort } from '../../src/lib/system.ts';
 
 const cli = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 const sim = await startSim({ host: '127.0.0.1', port: 0, ttftMs: 10, tokensPerSecond: 500 });

@@ -2,15 +2,15 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
-import { parseConfig } from '../../src/config/load.ts';
-import { chatProbe } from '../../src/exporter/probes/chat.ts';
-import { healthProbe } from '../../src/exporter/probes/health.ts';
-import { modelsProbe } from '../../src/exporter/probes/models.ts';
-import { thinkingProbe } from '../../src/exporter/probes/thinking.ts';
-import type { AnyProbe, ProbeResult } from '../../src/exporter/probes/types.ts';
-import { StagedRecorder } from '../../src/exporter/series.ts';
+import { parseConfig } from '../../src/cmd/config.ts';
+import { chatProbe } from '../../src/probing/probes/chat.ts';
+import { healthProbe } from '../../src/probing/probes/health.ts';
+import { modelsProbe } from '../../src/probing/probes/models.ts';
+import { thinkingProbe } from '../../src/probing/probes/thinking.ts';
+import type { AnyProbe, ProbeResult } from '../../src/probing/probes/types.ts';
+import { StagedRecorder } from '../../src/probing/series.ts';
 import { servers as serverTypes } from '../../src/servers/index.ts';
-import { freePort } from '../../src/stack/system.ts';
+import { freePort } from '../../src/lib/system.ts';
 import { startSim, type RunningSim } from '../../src/sim/server.ts';
 
 const sims: RunningSim[] = [];
@@ -260,7 +260,7 @@ test('every probe request opens a connection of its own and closes it: no socket
 });
 
 test('out of file descriptors is the exporter\'s own error, never the server\'s failure', async () => {
-  const { localError, classifyError } = await import('../../src/exporter/http.ts');
+  const { localError, classifyError } = await import('../../src/probing/http.ts');
   const emfile = Object.assign(new Error('connect EMFILE 127.0.0.1:8000 - Local (undefined:undefined)'), { code: 'EMFILE' });
   assert.equal(localError(emfile)?.code, 'EMFILE');
   assert.equal(localError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' })), undefined);

@@ -7,12 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { parseConfig } from '../../src/config/load.ts';
+import { parseConfig } from '../../src/cmd/config.ts';
 import { startExporter } from '../../src/exporter/server.ts';
-import { silentLogger } from '../../src/log.ts';
+import { silentLogger } from '../../src/lib/log.ts';
 import { startSim } from '../../src/sim/server.ts';
-import { probeJob, shippedDir, startExternal } from '../../src/stack/prometheus.ts';
-import { freePort } from '../../src/stack/system.ts';
+import { probeJob, shippedDir, startExternal } from '../../src/cmd/stack/prometheus.ts';
+import { freePort } from '../../src/lib/system.ts';
 import { requireBinary } from '../helpers/require-binary.ts';
 import { eventually } from '../helpers/stack-child.ts';
 

@@ -7,9 +7,9 @@ import { spawn } from 'node:child_process';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
-import { parseConfig } from '../../src/config/load.ts';
-import { initSeries, runRound, type RoundReport } from '../../src/exporter/round.ts';
-import { SeriesStore } from '../../src/exporter/series.ts';
+import { parseConfig } from '../../src/cmd/config.ts';
+import { initSeries, runRound, type RoundReport } from '../../src/probing/round.ts';
+import { SeriesStore } from '../../src/probing/series.ts';
 import { freePort, llamaServerCommand, requireLlamaServer, startLlamaServer, type RunningLlamaServer } from '../helpers/llama-server.ts';
 
 const files = requireLlamaServer();

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { groupLeadersRunning } from '../../src/remediator/actions/proc.ts';
-import { freePort } from '../../src/stack/system.ts';
+import { freePort } from '../../src/lib/system.ts';
 import { payload } from '../helpers/fakes.ts';
 import { eventually, isAlive } from '../helpers/stack-child.ts';
 

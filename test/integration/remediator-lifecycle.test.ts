@@ -11,12 +11,12 @@ import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { readConfigFile } from '../../src/config/load.ts';
-import { onShutdownSignal } from '../../src/lifecycle.ts';
-import { silentLogger } from '../../src/log.ts';
+import { readConfigFile } from '../../src/cmd/config.ts';
+import { onShutdownSignal } from '../../src/lib/lifecycle.ts';
+import { silentLogger } from '../../src/lib/log.ts';
 import { groupLeadersRunning } from '../../src/remediator/actions/proc.ts';
 import { startRemediator } from '../../src/remediator/server.ts';
-import { freePort } from '../../src/stack/system.ts';
+import { freePort } from '../../src/lib/system.ts';
 import { payload } from '../helpers/fakes.ts';
 import { eventually } from '../helpers/stack-child.ts';
 
@@ -119,7 +119,7 @@ test('a reload removing a target whose command runs ends the command, and the ta
   await writeFile(file, stringify(targets(true)));
   const { config, text } = await readConfigFile(file);
   process.env.UNUSED = token;
-  const r = await startRemediator({ config, token, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, configFile: { path: file, text } });
+  const r = await startRemediator({ config, token, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, configFile: { path: file, text, read: readConfigFile } });
   try {
     const send = (target: string) => fetch(`${r.url}/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(payload({ labels: { target } })) });
     assert.equal((await send('slow')).status, 200);

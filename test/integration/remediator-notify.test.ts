@@ -9,8 +9,8 @@ import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
-import { ConfigError, parseConfig, readConfigFile } from '../../src/config/load.ts';
-import { silentLogger } from '../../src/log.ts';
+import { ConfigError, parseConfig, readConfigFile } from '../../src/cmd/config.ts';
+import { silentLogger } from '../../src/lib/log.ts';
 import { ActionHistory } from '../../src/remediator/history.ts';
 import { RemediatorMetrics } from '../../src/remediator/metrics.ts';
 import { DingtalkNotifier, readDingtalk, signedUrl, type DingtalkSettings } from '../../src/remediator/notify/dingtalk.ts';
@@ -222,7 +222,7 @@ test('the remediator from its config: a webhook-driven restart is reported; a re
     }),
   );
   const { config, text } = await readConfigFile(file);
-  const running = await startRemediator({ config, token: await loadToken(config), listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, stdio: 'ignore', configFile: { path: file, text } });
+  const running = await startRemediator({ config, token: await loadToken(config), listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, stdio: 'ignore', configFile: { path: file, text, read: readConfigFile } });
   cleanups.push(() => running.close());
   const counter = async (outcome: string) => Number(new RegExp(`^llm_remediation_notifications_total\\{channel="dingtalk",outcome="${outcome}"\\} (\\d+)$`, 'm').exec(await (await fetch(`${running.url}/metrics`)).text())?.[1]);
   /** Alerts, waits for the restart, then (polling, with a generous deadline) for the message's outcome. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
-import { silentLogger } from '../../src/log.ts';
+import { silentLogger } from '../../src/lib/log.ts';
 import { realClock } from '../../src/remediator/clock.ts';
 import { maxAnswerBytes, reconciler, startReconciler, type ReconcileOptions } from '../../src/remediator/reconcile.ts';
 import { setupRemediator } from '../helpers/fakes.ts';

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { stringify } from 'yaml';
-import { readConfigFile } from '../../src/config/load.ts';
-import { silentLogger } from '../../src/log.ts';
+import { readConfigFile } from '../../src/cmd/config.ts';
+import { silentLogger } from '../../src/lib/log.ts';
 import { startRemediator } from '../../src/remediator/server.ts';
 import { loadToken } from '../../src/remediator/token.ts';
 import { payload } from '../helpers/fakes.ts';
@@ -30,7 +30,7 @@ test('/-/reload applies auth and command-target changes, refuses to touch an own
   await writeFile(tokenFile, 'first-token-0123456789');
   await writeFile(file, config());
   const { config: initial, text } = await readConfigFile(file);
-  const running = await startRemediator({ config: initial, token: await loadToken(initial), listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, stdio: 'ignore', configFile: { path: file, text }, enableLifecycle: true });
+  const running = await startRemediator({ config: initial, token: await loadToken(initial), listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, stdio: 'ignore', configFile: { path: file, text, read: readConfigFile }, enableLifecycle: true });
   const reload = async () => {
     const res = await fetch(`${running.url}/-/reload`, { method: 'POST' });
     return [res.status, await res.text()] as const;
@@ -103,7 +103,7 @@ test('a reload that changes remediator.alertmanager reads the new Alertmanager, 
   const amFile = join(dir, 'with-alertmanager.yml');
   await writeFile(amFile, withAlertmanager(a.url));
   const { config: initial, text } = await readConfigFile(amFile);
-  const running = await startRemediator({ config: initial, token: await loadToken(initial), listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, stdio: 'ignore', configFile: { path: amFile, text }, enableLifecycle: true });
+  const running = await startRemediator({ config: initial, token: await loadToken(initial), listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, stdio: 'ignore', configFile: { path: amFile, text, read: readConfigFile }, enableLifecycle: true });
   const until = async (what: string, ok: () => boolean) => {
     for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
     assert.ok(ok(), what);

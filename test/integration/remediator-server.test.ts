@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, parseConfig } from '../../src/config/load.ts';
-import { silentLogger } from '../../src/log.ts';
+import { ConfigError, parseConfig } from '../../src/cmd/config.ts';
+import { silentLogger } from '../../src/lib/log.ts';
 import { loadToken } from '../../src/remediator/token.ts';
 import { startRemediator } from '../../src/remediator/server.ts';
-import { freePort } from '../../src/stack/system.ts';
+import { freePort } from '../../src/lib/system.ts';
 import { payload } from '../helpers/fakes.ts';
 import { eventually, isAlive } from '../helpers/stack-child.ts';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { silentLogger } from '../../src/log.ts';
+import { silentLogger } from '../../src/lib/log.ts';
 import { bootId, startTicks } from '../../src/remediator/actions/proc.ts';
 import { realClock } from '../../src/remediator/clock.ts';
 import { StateStore } from '../../src/remediator/state.ts';

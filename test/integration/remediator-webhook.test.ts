@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import express from 'express';
 import request from 'supertest';
-import { silentLogger } from '../../src/log.ts';
+import { silentLogger } from '../../src/lib/log.ts';
 import { webhookRouter } from '../../src/remediator/webhook.ts';
 import { payload, setupRemediator } from '../helpers/fakes.ts';
 

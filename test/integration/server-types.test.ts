@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { Registry } from 'prom-client';
-import { parseConfig } from '../../src/config/load.ts';
-import { initSeries, runRound, type RoundReport } from '../../src/exporter/round.ts';
-import { SeriesStore } from '../../src/exporter/series.ts';
+import { parseConfig } from '../../src/cmd/config.ts';
+import { initSeries, runRound, type RoundReport } from '../../src/probing/round.ts';
+import { SeriesStore } from '../../src/probing/series.ts';
 import { startSim, type RunningSim, type SimOptions } from '../../src/sim/server.ts';
 
 const sims: RunningSim[] = [];

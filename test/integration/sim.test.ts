@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { startSim, type RunningSim, type SimOptions } from '../../src/sim/server.ts';
-import { freePort } from '../../src/stack/system.ts';
+import { freePort } from '../../src/lib/system.ts';
 
 const running = new Set<RunningSim>();
 after(() => Promise.all([...running].map((s) => s.close())));

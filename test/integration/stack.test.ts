@@ -154,7 +154,7 @@ test('SIGHUP (a closed terminal) stops the stack and everything it started', { t
 });
 
 test('the simulator does not take a port something already listens on by default: it says which one it chose', async () => {
-  const { defaultSimAddress } = await import('../../src/stack/main.ts');
+  const { defaultSimAddress } = await import('../../src/cmd/stack/main.ts');
   const busy = await occupied();
   try {
     const [host, port] = busy.address.split(':') as [string, string];

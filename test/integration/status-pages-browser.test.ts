@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
-import { parseConfig } from '../../src/config/load.ts';
+import { parseConfig } from '../../src/cmd/config.ts';
 import { startExporter, type RunningExporter } from '../../src/exporter/server.ts';
-import { silentLogger } from '../../src/log.ts';
+import { silentLogger } from '../../src/lib/log.ts';
 import { startRemediator, type RunningRemediator } from '../../src/remediator/server.ts';
 import { startSim, type RunningSim } from '../../src/sim/server.ts';
-import { freePort } from '../../src/stack/system.ts';
+import { freePort } from '../../src/lib/system.ts';
 import { payload } from '../helpers/fakes.ts';
 import { requireBinary } from '../helpers/require-binary.ts';
 

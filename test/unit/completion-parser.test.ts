@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CompletionParser, decodeRate, type Generation } from '../../src/exporter/probes/stream.ts';
+import { CompletionParser, decodeRate, type Generation } from '../../src/probing/probes/stream.ts';
 
 const chunk = (delta: object, finish: string | null = null) => JSON.stringify({ choices: [{ index: 0, delta, finish_reason: finish }] });
 const usage = (completion: number, reasoning?: number) =>

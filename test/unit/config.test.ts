@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError, parseConfigText } from '../../src/config/load.ts';
+import { ConfigError, parseConfigText } from '../../src/cmd/config.ts';
 
 const minimal = 'targets:\n  - url: http://127.0.0.1:8000/v1\n';
 

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import type { Panel, RowPanel } from '@grafana/schema';
 import { countInterval, dashboard, dashboardFile, renderDashboard } from '../../grafana/dashboard.ts';
-import { parseDuration } from '../../src/duration.ts';
+import { parseDuration } from '../../src/lib/duration.ts';
 import { dashboardQueries } from '../helpers/dashboard-queries.ts';
 
 const panels = dashboard.panels.filter((p): p is Panel => (p as Panel | RowPanel).type !== 'row');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { deadline, deadlineExceeded, within } from '../../src/exporter/deadline.ts';
+import { deadline, deadlineExceeded, within } from '../../src/lib/deadline.ts';
 
 test('a deadline aborts with the shared timeout reason when its time is up', async () => {
   const d = deadline(new AbortController().signal, 5);

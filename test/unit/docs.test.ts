@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { generatedDocs } from '../../src/docs.ts';
+import { generatedDocs } from '../../src/cmd/docs.ts';
 
 for (const [file, render] of Object.entries(generatedDocs)) {
   test(`${file} is what the code's tables say (run \`npm run docs\` after changing them)`, async () => {

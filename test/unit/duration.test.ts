@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseDuration } from '../../src/duration.ts';
+import { parseDuration } from '../../src/lib/duration.ts';
 
 test('parses Prometheus durations into milliseconds', () => {
   const cases: Array<[string, number | undefined]> = [

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { StartupError, Teardown } from '../../src/lifecycle.ts';
+import { StartupError, Teardown } from '../../src/lib/lifecycle.ts';
 
 test('teardown stops in reverse order, once, and every caller waits for the same run', async () => {
   const order: string[] = [];

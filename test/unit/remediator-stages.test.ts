@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../../src/log.ts';
+import { silentLogger } from '../../src/lib/log.ts';
 import { ActionHistory } from '../../src/remediator/history.ts';
 import type { Trigger } from '../../src/remediator/stages.ts';
 import { StateStore } from '../../src/remediator/state.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { probesReadByRestartRules } from '../../src/exporter/probes/index.ts';
+import { probesReadByRestartRules } from '../../src/probing/probes/index.ts';
 
 interface Rule {
   alert?: string;

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
 import { RoundHistory } from '../../src/exporter/history.ts';
-import { parseConfig } from '../../src/config/load.ts';
-import { ExporterError } from '../../src/exporter/errors.ts';
+import { parseConfig } from '../../src/cmd/config.ts';
+import { ExporterError } from '../../src/probing/errors.ts';
 import { firstRoundOffset, Scheduler, type Clock } from '../../src/exporter/scheduler.ts';
-import { SeriesStore } from '../../src/exporter/series.ts';
-import { silentLogger } from '../../src/log.ts';
+import { SeriesStore } from '../../src/probing/series.ts';
+import { silentLogger } from '../../src/lib/log.ts';
 import { fakeProbe, oneTarget } from '../helpers/probes.ts';
 
 const store = () => new SeriesStore(new Registry(), { targetLabel: true, cumulative: true });

@@ -4,8 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { ConfigError, parseConfig } from '../../src/config/load.ts';
-import { keyFingerprint, readApiKeys } from '../../src/config/secrets.ts';
+import { ConfigError, parseConfig } from '../../src/cmd/config.ts';
+import { keyFingerprint, readApiKeys } from '../../src/probing/api-keys.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'qs-secrets-'));
 after(() => rm(dir, { recursive: true, force: true }));

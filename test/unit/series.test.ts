@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
-import { counter, gauge, histogram, SeriesStore, StagedRecorder } from '../../src/exporter/series.ts';
+import { counter, gauge, histogram, SeriesStore, StagedRecorder } from '../../src/probing/series.ts';
 
 const ttft = gauge('t_ttft_seconds', 'ttft', ['probe']);
 const rate = gauge('t_rate', 'rate', ['probe']);

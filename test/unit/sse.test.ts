@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SseDecoder } from '../../src/exporter/sse.ts';
+import { SseDecoder } from '../../src/probing/sse.ts';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { scaleRules, shippedDir, writeAlertmanagerConfig } from '../../src/stack/prometheus.ts';
+import { scaleRules, shippedDir, writeAlertmanagerConfig } from '../../src/cmd/stack/prometheus.ts';
 
 const shipped = await readFile(join(shippedDir, 'rules/qwen-sentinel.rules.yml'), 'utf8');
 const forOf = (text: string) => Object.fromEntries((parse(text).groups[0].rules as Array<{ alert?: string; for?: string }>).filter((r) => r.for).map((r) => [r.alert, r.for]));

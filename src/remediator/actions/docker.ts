@@ -1,7 +1,7 @@
 import type { Agent } from 'undici';
 import { z } from 'zod';
 import { positiveDuration } from '../../config/fields.ts';
-import { discard } from '../../exporter/http.ts';
+import { discard } from '../../probing/http.ts';
 import { defineAction, type Action, type ActionDeps, type ActionOutcome, type StartingState } from './types.ts';
 
 export const dockerSchema = z.strictObject({

@@ -7,7 +7,7 @@ import { systemdAction } from './systemd.ts';
 import type { ActionKind } from './types.ts';
 
 /** Every action kind by name: the config's `action` values, their schemas and their factories. */
-export const actions = { process: processAction, command: commandAction, systemd: systemdAction, docker: dockerAction } satisfies Record<string, ActionKind>;
+export const actions = { process: processAction, command: commandAction, systemd: systemdAction, docker: dockerAction } satisfies Record<string, ActionKind<z.ZodObject>>;
 export type ActionName = keyof typeof actions;
 
 /** What every remediation has, whatever restarts the server. */
@@ -22,11 +22,11 @@ const common = {
     .default({ max_restarts: 3, window: 900_000 })
     .describe('The crash-loop circuit: it closes once the window has passed, or by POST /api/v1/targets/NAME/circuit/close.'),
 };
+type Common = z.output<z.ZodObject<typeof common>>;
 
-export const remediationSchema = z.discriminatedUnion('action', [
-  processAction.schema.extend(common),
-  actions.command.schema.extend(common),
-  actions.systemd.schema.extend(common),
-  actions.docker.schema.extend(common),
-]);
-export type Remediation = z.output<typeof remediationSchema>;
+/** One remediation: an action kind's own fields (`action: NAME` among them) and the common ones. */
+export type Remediation = { [K in ActionName]: z.output<(typeof actions)[K]['schema']> & Common }[ActionName];
+
+// One member per entry of the table, told apart by `action`.
+const members = Object.values(actions).map((kind) => (kind.schema as z.ZodObject).extend(common));
+export const remediationSchema = z.discriminatedUnion('action', members as unknown as [z.ZodObject, ...z.ZodObject[]]) as unknown as z.ZodType<Remediation>;

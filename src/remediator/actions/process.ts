@@ -287,6 +287,7 @@ export const processAction = defineAction({
   name: 'process',
   description: 'The remediator starts the server and owns it: restart = SIGTERM to its process group, SIGKILL after grace_period, start again.',
   owns: true,
+  restartsOnExit: (config) => config.restart_on_exit,
   schema: processSchema,
   create: (config, deps) => new ProcessAction(config, deps),
 });

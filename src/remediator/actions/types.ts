@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Logger } from '../../log.ts';
+import type { Logger } from '../../lib/log.ts';
 import type { Clock } from '../clock.ts';
 import type { TargetRecord } from '../state.ts';
 
@@ -64,6 +64,8 @@ export interface ActionKind<S extends z.ZodType = z.ZodType> {
   readonly description: string;
   /** The remediator starts and owns the server (it must never run two of them). */
   readonly owns: boolean;
+  /** An owned server that exits unasked is started again at once (its own config says whether). */
+  restartsOnExit?(config: z.output<S>): boolean;
   /** The action's own config fields, `action: NAME` included. */
   readonly schema: S;
   create(config: z.output<S>, deps: ActionDeps): Action;

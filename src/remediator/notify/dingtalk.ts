@@ -3,10 +3,10 @@
 // remediation, never in its way: it starts after the outcome is recorded, is not awaited, has its
 // own deadline, and a failure is only logged and counted.
 import { createHmac } from 'node:crypto';
-import { ConfigError } from '../../config/load.ts';
-import type { Config } from '../../config/schema.ts';
+import { ConfigError } from '../../lib/errors.ts';
+import type { RemediatorConfig } from '../config.ts';
 import { readSecret } from '../../config/secrets.ts';
-import type { Logger } from '../../log.ts';
+import type { Logger } from '../../lib/log.ts';
 import type { Clock } from '../clock.ts';
 import type { ActionEntry } from '../history.ts';
 import type { RemediatorMetrics } from '../metrics.ts';
@@ -30,7 +30,7 @@ export interface DingtalkSettings {
 const isHttpUrl = (text: string) => URL.canParse(text) && /^https?:$/.test(new URL(text).protocol);
 
 /** Reads the URL and secret the config names (at start-up, on reload, by --config.check); undefined when not configured. */
-export async function readDingtalk(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<DingtalkSettings | undefined> {
+export async function readDingtalk(config: Pick<RemediatorConfig, 'remediator'>, env: NodeJS.ProcessEnv = process.env): Promise<DingtalkSettings | undefined> {
   const d = config.remediator.notify?.dingtalk;
   if (!d) return undefined;
   const url = d.url ?? (await readSecret({ file: d.url_file, env: d.url_env }, `${field}.url`, env))!;

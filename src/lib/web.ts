@@ -1,0 +1,161 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ServerOptions } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import express, { type Express, type RequestHandler } from 'express';
+import type { Registry } from 'prom-client';
+import type { Reloadable } from './reloader.ts';
+import type { ListenAddress } from './flags.ts';
+import { ListenError } from './errors.ts';
+import { http, https } from './node-http.ts';
+
+const { createServer: createHttpServer, STATUS_CODES } = http;
+
+export { ListenError };
+
+/** Options for https.createServer, plus a check of the client's certificate after the handshake. */
+export interface TlsOptions extends ServerOptions {
+  acceptClient?: ((socket: TLSSocket) => boolean) | undefined;
+}
+
+export interface OpsRoutes {
+  registry: Registry;
+  /** Ready means: able to do the job (config loaded, first probe round done, ...). */
+  isReady: () => boolean;
+  /** The status page at /: plain server-rendered HTML. */
+  home: () => string;
+  /** Present when the config came from a file: serves POST/PUT /-/reload. */
+  reloader?: Reloadable | undefined;
+  /** As Prometheus' --web.enable-lifecycle: without it /-/reload answers 403 (SIGHUP still works). */
+  enableLifecycle?: boolean | undefined;
+  /** Runs before every route: basic auth from --web.config.file. */
+  guard?: RequestHandler | undefined;
+}
+
+/** An Express app with the routes every Prometheus component has: /metrics, /-/healthy, /-/ready, a landing page. */
+export function createOpsApp(ops: OpsRoutes): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  // No ETag: Prometheus and Alertmanager never revalidate, and Express would hash every answer for
+  // it (SHA-1 over each /metrics body: 27 MB at 10,000 targets; every webhook reply).
+  app.set('etag', false);
+  // Any answer sent before its request's body has arrived (a refusal, a 404) ends the connection:
+  // reading the rest would hold the socket for as long as the sender likes.
+  app.use((req, res, next) => {
+    res.once('finish', () => req.complete || closeConnection(req, res));
+    next();
+  });
+  if (ops.guard) app.use(ops.guard);
+  app.get('/metrics', async (_req, res) => {
+    res.type(ops.registry.contentType).send(await ops.registry.metrics());
+  });
+  app.get('/-/healthy', (_req, res) => {
+    res.type('text/plain').send('Healthy.\n');
+  });
+  app.get('/-/ready', (_req, res) => {
+    if (ops.isReady()) res.type('text/plain').send('Ready.\n');
+    else res.status(503).type('text/plain').send('Not ready.\n');
+  });
+  const reload = async (_req: express.Request, res: express.Response) => {
+    if (!ops.enableLifecycle) return void res.status(403).type('text/plain').send('Lifecycle API is not enabled.\n');
+    if (!ops.reloader) return void res.status(400).type('text/plain').send('started without a config file: there is nothing to reload\n');
+    try {
+      res.type('text/plain').send(`config ${await ops.reloader.reload()}\n`);
+    } catch (err) {
+      // As Prometheus answers a failed reload; the running config stays.
+      res.status(500).type('text/plain').send(`failed to reload config: ${(err as Error).message}\n`);
+    }
+  };
+  app.post('/-/reload', reload);
+  app.put('/-/reload', reload);
+  app.get('/', (_req, res) => {
+    res.type('html').send(ops.home());
+  });
+  return app;
+}
+
+// After a refusal the connection is half-closed at once and destroyed 500 ms later: destroying it
+// while the client still sends makes the kernel answer with a reset, which can discard our answer
+// before the client reads it (a 413 seen as a transport error is retried by Alertmanager).
+const lingerMs = 500;
+
+/**
+ * Closes the connection once this response is sent, without reading the rest of the request: with
+ * `Connection: close` when the headers are not out yet, then end, discard, destroy.
+ */
+export function closeConnection(req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket;
+  if (!res.headersSent) {
+    res.setHeader('connection', 'close');
+    // Node ends a `Connection: close` response with destroySoon(): linger instead (as Go's server does).
+    socket.destroySoon = () => void socket.end();
+  }
+  const close = () => {
+    socket.end();
+    socket.resume();
+    setTimeout(() => socket.destroy(), lingerMs).unref();
+  };
+  if (res.writableFinished) close();
+  else res.once('finish', close);
+}
+
+export interface Listening {
+  server: Server;
+  /** http://HOST:PORT with the port actually bound (port 0 picks one). */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** The port is taken, or the address is not ours: a clear message, not a stack trace. */
+
+export function listenError(address: ListenAddress, err: NodeJS.ErrnoException): ListenError {
+  return new ListenError(`cannot listen on ${address.host}:${address.port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`);
+}
+
+// Limits that keep a slow or hostile client from holding sockets: headers within 10 s, the whole
+// request within 30 s, an idle keep-alive connection closed after 5 s, at most 512 connections.
+const limits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, maxConnections: 512 };
+
+/**
+ * What no route answered (404) or an error that reached the end: in place of Express' final
+ * handler, which reads the whole request body before it answers.
+ */
+function unhandled(req: IncomingMessage, res: ServerResponse, err?: unknown): void {
+  if (res.headersSent) return void req.socket.destroy();
+  const status = (err as { status?: unknown } | undefined)?.status;
+  const code = err === undefined ? 404 : typeof status === 'number' && status >= 400 && status < 600 ? status : 500;
+  if (code >= 500) console.error(err);
+  if (!req.complete) closeConnection(req, res);
+  res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8' }).end(`${STATUS_CODES[code] ?? 'Error'}\n`);
+}
+
+export function listen(app: Express, address: ListenAddress, tls?: TlsOptions): Promise<Listening> {
+  return new Promise((resolve, reject) => {
+    const { acceptClient, ...options } = tls ?? {};
+    // An Express app takes a third argument, called when nothing answered (its types omit it).
+    const handle = app as unknown as (req: IncomingMessage, res: ServerResponse, done: (err?: unknown) => void) => void;
+    const serve = (req: IncomingMessage, res: ServerResponse) => handle(req, res, (err) => unhandled(req, res, err));
+    const server = tls ? https().createServer(options, serve) : createHttpServer(serve);
+    // Client-certificate rules Node's options cannot express are checked once the handshake is done.
+    if (acceptClient) server.on('secureConnection', (socket: TLSSocket) => acceptClient(socket) || socket.destroy());
+    server.headersTimeout = limits.headersTimeoutMs;
+    server.requestTimeout = limits.requestTimeoutMs;
+    server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+    server.maxConnections = limits.maxConnections;
+    server.listen(address.port, address.host);
+    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(address, err)));
+    server.once('listening', () => {
+      const { port } = server.address() as AddressInfo;
+      const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+      resolve({
+        server,
+        url: `${tls ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}

@@ -1,0 +1,158 @@
+import { randomFillSync } from 'node:crypto';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { ServerType } from '../servers/types.ts';
+import { ExporterError, localErrorCodes } from './errors.ts';
+import { fail, type ProbeContext, type ProbeFailure } from './probes/types.ts';
+import { http, https } from '../lib/node-http.ts';
+
+const { Agent: HttpAgent, request: httpRequest } = http;
+
+export interface HttpOptions {
+  method?: 'GET' | 'POST';
+  body?: unknown;
+}
+
+/** What a request got back once the headers came: the body is still to be read (or discarded). */
+export interface Response {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  body: IncomingMessage;
+}
+
+type Ctx = Pick<ProbeContext<unknown>, 'signal' | 'log' | 'now'> & { headers: Record<string, string> };
+
+// Every request opens its own connection and closes it after the answer (`Connection: close`), as
+// blackbox_exporter's DisableKeepAlives: a probe never reuses a socket the server may have closed
+// meanwhile (its keep-alive timeout is shorter than any probe interval), and its duration includes
+// the connection setup, as a client's first request does.
+const httpAgent = new HttpAgent({ keepAlive: false });
+let httpsAgent: import('node:https').Agent | undefined;
+
+// X-Request-Id: 8 random bytes each, cut from a pool filled 512 ids at a time.
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
+function requestId(): string {
+  if (poolOffset === pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  poolOffset += 8;
+  return `qwen-sentinel-${pool.toString('hex', poolOffset - 8, poolOffset)}`;
+}
+
+/**
+ * Sends one probe request and logs it. Every request carries the probe's identifying headers and a
+ * fresh X-Request-Id (qwen-sentinel-<hex>), so operators can find or filter probe traffic in the
+ * server's logs. A failure to get response headers is classified for the failure counter; one that
+ * is the exporter's own (out of file descriptors or ports) throws an ExporterError instead, since it
+ * says nothing about the server.
+ */
+export async function send(ctx: Ctx, url: string, options: HttpOptions = {}): Promise<Response | ProbeFailure> {
+  const method = options.method ?? 'GET';
+  const started = ctx.now();
+  const id = requestId();
+  ctx.log(`${method} ${url} (request id ${id})`);
+  try {
+    const res = await request(url, method, { ...ctx.headers, 'x-request-id': id }, options.body === undefined ? undefined : JSON.stringify(options.body), ctx.signal);
+    ctx.log(`-> HTTP ${res.statusCode} ${res.headers['content-type'] ?? ''} after ${ms(ctx.now() - started)}`.trimEnd());
+    return res;
+  } catch (err) {
+    const local = localError(err);
+    if (local) {
+      ctx.log(`-> exporter error ${local.code}: not the server's fault, the round is skipped`);
+      throw local;
+    }
+    const failure = classifyError(err, ctx.signal);
+    ctx.log(`-> ${failure.reason}: ${failure.message} after ${ms(ctx.now() - started)}`);
+    return failure;
+  }
+}
+
+function request(url: string, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const tls = target.protocol === 'https:';
+    if (!tls && target.protocol !== 'http:') return reject(Object.assign(new Error(`unsupported protocol ${target.protocol}`), { code: 'ERR_INVALID_PROTOCOL' }));
+    const agent = tls ? (httpsAgent ??= new (https().Agent)({ keepAlive: false })) : httpAgent;
+    const send = tls ? https().request : httpRequest;
+    const req = send(target, { method, agent, signal, headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } });
+    req.once('response', (res) => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res }));
+    // Errors after the answer came (an abort while the body streams) reach the body's reader.
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export const ms = (millis: number) => `${millis.toFixed(1)} ms`;
+
+const codeOf = (err: unknown): string | undefined => (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
+
+/** An error of the exporter's own making (EMFILE, ...), or undefined. */
+export function localError(err: unknown): ExporterError | undefined {
+  const code = codeOf(err);
+  return code !== undefined && localErrorCodes.has(code) ? new ExporterError(code, (err as Error).message) : undefined;
+}
+
+/** Maps a transport error (or the deadline) to a failure reason. */
+export function classifyError(err: unknown, signal: AbortSignal): ProbeFailure {
+  if (signal.aborted) return fail('timeout', 'deadline exceeded');
+  const code = codeOf(err);
+  if (code === 'ECONNREFUSED') return fail('connect_refused', 'connection refused');
+  if (code === 'ETIMEDOUT') return fail('timeout', code);
+  return fail('connect_error', `${code ?? 'error'}: ${(err as Error).message}`);
+}
+
+/** Fails with the HTTP status class, or returns undefined for a 2xx. */
+export function checkStatus(status: number): ProbeFailure | undefined {
+  // A wrong or missing API key: no restart fixes that, so it is a reason of its own.
+  if (status === 401 || status === 403) return fail('unauthorized', `HTTP ${status}: the server refuses the API key (or wants one)`);
+  if (status >= 500) return fail('http_5xx', `HTTP ${status}`);
+  if (status >= 400) return fail('http_4xx', `HTTP ${status}`);
+  // Redirects are not followed: an API that answers one is not answering the probe.
+  if (status < 200 || status >= 300) return fail('bad_response', `HTTP ${status}`);
+  return undefined;
+}
+
+/**
+ * A failed status with the start of the body the server gave as its reason; `starting` when the
+ * server type says the answer means it is still loading (llama.cpp's 503 "Loading model").
+ */
+export async function statusFailure(res: Response, signal: AbortSignal, server?: ServerType): Promise<ProbeFailure | undefined> {
+  const bad = checkStatus(res.statusCode);
+  if (!bad) return undefined;
+  const read = await readLimited(res.body, 4096, signal);
+  const text = typeof read === 'string' ? read.trim() : '';
+  const message = text === '' ? bad.message : `${bad.message}: ${text.slice(0, 200)}`;
+  if (server?.starting?.(res.statusCode, text)) return fail('starting', `still starting: ${message}`);
+  return { ...bad, message };
+}
+
+/** Reads a body, but never more than maxBytes: a huge or endless answer cannot bloat the exporter. */
+export async function readLimited(body: Readable, maxBytes: number, signal: AbortSignal): Promise<string | ProbeFailure> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      size += (chunk as Buffer).length;
+      if (size > maxBytes) {
+        discard(body);
+        return fail('bad_response', `response larger than ${maxBytes} bytes`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    return classifyError(err, signal);
+  }
+  return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+}
+
+const ignore = () => {};
+
+/** Drops a body we do not need (or no longer want), so the connection is not held. */
+export function discard(body: Readable): void {
+  if (body.destroyed) return;
+  // destroy() of an unfinished body may emit an error: nobody needs to hear it.
+  body.on('error', ignore);
+  body.destroy();
+}

@@ -1,0 +1,187 @@
+// One round: a module's probes against one server, in the module's order, each under its own
+// deadline, with their series committed to a store. The background scheduler, GET /probe and the
+// `probe` command all run rounds through here.
+import type { Module } from './module.ts';
+import { servers } from '../servers/index.ts';
+import { version } from '../lib/version.ts';
+import { deadline as deadlineOf } from '../lib/deadline.ts';
+import { ExporterError } from './errors.ts';
+import { probes as probeTable, type ProbeName } from './probes/index.ts';
+import type { AnyProbe, FailureReason, ProbeResult, RoundState } from './probes/types.ts';
+import { counter, gauge, histogram, StagedRecorder, type SeriesStore } from './series.ts';
+
+export const upGauge = gauge('llm_server_up', '1 when every probe of the last round succeeded, else 0.', ['model']);
+export const successGauge = gauge('llm_probe_success', '1 when the last run of the probe succeeded, else 0.', ['probe']);
+export const durationGauge = gauge('llm_probe_duration_seconds', 'Duration of the last run of the probe.', ['probe']);
+export const latencyHistogram = histogram('llm_probe_latency_seconds', 'Distribution of probe durations, failed probes included.', ['probe'], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]);
+export const probesCounter = counter('llm_probes_total', 'Probes run.', ['probe']);
+export const failuresCounter = counter('llm_probe_failures_total', 'Failed probes by reason.', ['probe', 'reason']);
+export const failureReasonGauge = gauge('llm_probe_failure_reason', 'Why the last run of the probe failed: 1 for its reason, 0 for the others; all 0 after a success.', ['probe', 'reason']);
+export const roundMetrics = [upGauge, successGauge, durationGauge, failureReasonGauge, latencyHistogram, probesCounter, failuresCounter];
+
+/** Every series a probe's own metrics may create, for stores that declare their families up front. */
+export const allMetrics = [...roundMetrics, ...new Set(Object.values(probeTable).flatMap((p: AnyProbe) => p.metrics))];
+
+export interface ProbeReport {
+  probe: ProbeName;
+  success: boolean;
+  reason?: FailureReason;
+  message?: string;
+  durationSeconds: number;
+}
+
+export interface RoundReport {
+  target: string;
+  url: string;
+  module: string;
+  server: string;
+  model: string | undefined;
+  /** Unix milliseconds. */
+  startedAt: number;
+  durationSeconds: number;
+  up: boolean;
+  probes: ProbeReport[];
+  /** The debug log: every request, status, timing and reason. */
+  log: string[];
+  /**
+   * Set when the round could not be run for a reason of the exporter's own (EMFILE, ...): the
+   * error's code. Such a round says nothing of the server: its up is not recorded.
+   */
+  skipped?: string;
+}
+
+/** The server one round probes: a configured target, or the one a /probe request names. */
+export interface RoundTarget {
+  name: string;
+  url: string;
+  model?: string | undefined;
+  /** Deadline of each probe. */
+  timeout: number;
+  /** Sent as `Authorization: Bearer`; never logged or exported. */
+  apiKey?: string | undefined;
+}
+
+export interface RoundInput {
+  target: RoundTarget;
+  module: Module;
+  store: SeriesStore;
+  /** Aborts every probe: the exporter is stopping. */
+  stop: AbortSignal;
+  /** Monotonic milliseconds. */
+  now: () => number;
+  /** A model learnt by an earlier round, used when this one runs no models probe. */
+  knownModel?: string | undefined;
+  /** Monotonic time by which the whole round must end (a scrape's timeout), if any. */
+  deadline?: number | undefined;
+  /** A seam: the probes to run instead of the real ones. */
+  probeTable?: Partial<Record<ProbeName, AnyProbe>>;
+}
+
+const maxLogLines = 200;
+const maxLineChars = 500;
+
+const reasonsOf = (probe: ProbeName, table: Partial<Record<ProbeName, AnyProbe>>) => (table[probe] ?? probeTable[probe]).reasons;
+
+/** Pre-initialises a target's counters and reason gauges, so rules and increase() see even the first failure. */
+export function initSeries(store: SeriesStore, target: string, module: Module, table: Partial<Record<ProbeName, AnyProbe>> = probeTable): void {
+  for (const probe of module.probes) {
+    store.inc(target, probesCounter, { probe }, 0);
+    for (const reason of reasonsOf(probe, table)) {
+      store.inc(target, failuresCounter, { probe, reason }, 0);
+      store.set(target, failureReasonGauge, 0, { probe, reason });
+    }
+  }
+}
+
+export async function runRound(input: RoundInput): Promise<RoundReport> {
+  const { target, module, store, stop, now } = input;
+  const table: Record<ProbeName, AnyProbe> = { ...probeTable, ...input.probeTable };
+  const server = servers[module.server];
+  const roundStarted = now();
+  const startedAt = Date.now();
+  const log: string[] = [];
+  const write = (line: string) => {
+    if (log.length < maxLogLines) log.push(`+${(now() - roundStarted).toFixed(1).padStart(7)} ms  ${line.slice(0, maxLineChars)}`);
+  };
+  write(`round of module ${module.name} (server ${server.name}) against ${target.url}`);
+  let model = target.model ?? input.knownModel;
+  const reports: ProbeReport[] = [];
+
+  const round: RoundState = { failures: {} };
+  let skipped: ExporterError | undefined;
+  const headers = (probe: string) => ({
+    'user-agent': `qwen-sentinel/${version}`,
+    'x-qwen-sentinel-probe': probe,
+    ...(target.apiKey === undefined ? {} : { authorization: `Bearer ${target.apiKey}` }),
+  });
+
+  for (const name of module.probes) {
+    const probe = table[name];
+    const started = now();
+    const cap = input.deadline ?? Infinity;
+    let result: ProbeResult;
+    const staged = new StagedRecorder();
+    if (cap - started <= 0) {
+      result = { success: false, reason: 'timeout', message: 'no time left in the scrape timeout' };
+    } else {
+      // The probe's deadline, which an Ollama model load may move (never past a scrape's timeout).
+      let deadline = Math.min(started + target.timeout, cap);
+      const timer = deadlineOf(stop, deadline - started);
+      const setDeadline = (ms: number) => {
+        deadline = Math.min(now() + ms, cap);
+        timer.reset(deadline - now());
+      };
+      try {
+        result = await probe.run({
+          target: { url: target.url, server, model: target.model, maxResponseBytes: module.max_response_bytes },
+          options: module.options[name],
+          model,
+          signal: timer.signal,
+          deadline: () => deadline,
+          extendDeadline: setDeadline,
+          round,
+          now,
+          headers: headers(name),
+          record: staged,
+          log: (line) => write(`${name}: ${line}`),
+        });
+      } catch (err) {
+        if (err instanceof ExporterError) skipped = err;
+        result = { success: false, reason: 'bad_response', message: `probe error: ${(err as Error).message}` };
+      } finally {
+        timer.clear();
+      }
+    }
+    if (stop.aborted) break;
+    if (skipped) {
+      // Out of file descriptors or ports: nothing is known of the server, so nothing is recorded.
+      write(`${name}: not run, exporter error ${skipped.message}: the round is skipped`);
+      break;
+    }
+    const seconds = (now() - started) / 1000;
+    if (result.success && result.model !== undefined) model = result.model;
+    if (!result.success) round.failures[name] = result;
+    store.commit(target.name, name, result.success ? staged : undefined);
+    store.set(target.name, successGauge, result.success ? 1 : 0, { probe: name });
+    store.set(target.name, durationGauge, seconds, { probe: name });
+    store.observe(target.name, latencyHistogram, seconds, { probe: name });
+    store.inc(target.name, probesCounter, { probe: name });
+    if (!result.success) store.inc(target.name, failuresCounter, { probe: name, reason: result.reason });
+    for (const reason of new Set([...reasonsOf(name, table), ...(result.success ? [] : [result.reason])])) {
+      store.set(target.name, failureReasonGauge, !result.success && result.reason === reason ? 1 : 0, { probe: name, reason });
+    }
+    write(`${name}: ${result.success ? 'success' : `FAILED ${result.reason}: ${result.message}`} in ${(seconds * 1000).toFixed(1)} ms`);
+    reports.push(result.success ? { probe: name, success: true, durationSeconds: seconds } : { probe: name, success: false, reason: result.reason, message: result.message, durationSeconds: seconds });
+  }
+  const up = skipped === undefined && reports.length === module.probes.length && reports.every((r) => r.success);
+  write(skipped ? 'round SKIPPED' : `round ${up ? 'up' : 'DOWN'}`);
+  return { target: target.name, url: target.url, module: module.name, server: server.name, model, startedAt, durationSeconds: (now() - roundStarted) / 1000, up, probes: reports, log, ...(skipped ? { skipped: skipped.code } : {}) };
+}
+
+/** llm_server_up for a finished round; a model label that changed since the last round is removed. */
+export function recordUp(store: SeriesStore, report: RoundReport, previousModel?: string): string {
+  const model = report.model ?? previousModel ?? '';
+  if (previousModel !== undefined && previousModel !== model) store.remove(report.target, upGauge, { model: previousModel });
+  store.set(report.target, upGauge, report.up ? 1 : 0, { model });
+  return model;
+}
