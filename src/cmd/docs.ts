@@ -1,8 +1,109 @@
-// `npm run docs`: writes the reference pages that are generated from the code's own tables.
+// `npm run docs`: writes the reference pages that are generated from the code's own tables and
+// schemas; a test fails when a committed page is out of date.
 import { writeFile } from 'node:fs/promises';
+import { exporterSchema } from '../exporter/config.ts';
+import { exporterRegistry } from '../exporter/server.ts';
+import { ConfigReloader } from '../lib/reloader.ts';
+import { silentLogger } from '../lib/log.ts';
+import type { Registry } from '../lib/prom-client.ts';
+import { configTable, metricsTable, type MetricDoc } from '../lib/schema-docs.ts';
 import { probesReference } from '../probing/docs.ts';
+import { moduleFields, targetFields } from '../probing/module.ts';
+import { allMetrics } from '../probing/round.ts';
+import { actions, remediationMembers } from '../remediator/actions/index.ts';
+import { remediatorSchema } from '../remediator/config.ts';
+import { RemediatorMetrics } from '../remediator/metrics.ts';
+import { z } from 'zod';
 
-export const generatedDocs: Record<string, () => string> = { 'docs/probes.md': probesReference };
+const header = (title: string, sources: string) => [`# ${title}`, '', `<!-- Generated from ${sources} by \`npm run docs\`; do not edit. -->`, '', '[Back to the README](../README.md)', ''];
+
+export function configurationReference(): string {
+  const lines = [
+    ...header('Configuration', 'the config schema (src/cmd/config.ts and the sections it joins)'),
+    'One YAML file, read by the exporter, the remediator and the stack (`--config.file`), validated once',
+    'as it is read: unknown keys, wrong types and broken cross-field rules are refused with the field named,',
+    'at start-up and on reload (the running config is kept). `qwen-sentinel exporter --config.file=FILE',
+    '--config.check` checks a file. Durations are Prometheus durations (`500ms`, `15s`, `1m30s`).',
+    '',
+    'Top-level keys: `modules`, `targets`, `exporter`, `remediator`. An annotated example:',
+    '[examples/sentinel.yml](../examples/sentinel.yml).',
+    '',
+    '## `targets[]`',
+    '',
+    'The model servers the exporter probes on its own schedule, and the remediator may restart.',
+    '',
+    ...configTable(z.strictObject(targetFields), 'targets[]'),
+    '| `targets[].remediation` | object | | | How the remediator restarts this server: one of the actions below. Without it the remediator leaves the target alone. |',
+    '',
+    '## `modules.<name>`',
+    '',
+    'A server type, the probes a round runs and their options; one module per server type ships, named',
+    'after it. The probes\' own options are in [probes.md](probes.md).',
+    '',
+    ...configTable(moduleFields, 'modules.<name>').filter((row) => !/^\| `modules\.<name>\.(models|health|progress|chat|thinking)\./.test(row)),
+    '',
+    '## `targets[].remediation`',
+    '',
+    'One action kind per target (`action:`), with its own keys and the common ones (`startup_timeout`,',
+    '`confirm`, `circuit`). How each action behaves: [remediator.md](remediator.md).',
+    '',
+  ];
+  for (const [name, schema] of Object.entries(remediationMembers)) {
+    lines.push(`### \`action: ${name}\``, '', actions[name as keyof typeof actions].description, '', ...configTable(schema, 'remediation'), '');
+  }
+  lines.push('## `exporter`', '', ...configTable(exporterSchema, 'exporter'), '', '## `remediator`', '', ...configTable(remediatorSchema, 'remediator'), '');
+  return `${lines.join('\n').trimEnd()}\n`;
+}
+
+/** A registry's metrics, prom-client's default process and Node.js metrics left out. */
+function own(registry: Registry): MetricDoc[] {
+  return registry
+    .getMetricsAsArray()
+    .map((m) => m as unknown as { name: string; help: string; type: string; labelNames?: string[] })
+    .filter((m) => !/^(process|nodejs)_/.test(m.name))
+    .map((m) => ({ name: m.name, type: m.type, labelNames: m.labelNames ?? [], help: m.help }));
+}
+
+/** The config reloader's metrics, as each component that reads a file exports them. */
+function reloaderMetrics(): MetricDoc[] {
+  const registry = exporterRegistry().registry;
+  registry.clear();
+  new ConfigReloader({ source: { path: '', text: '', read: () => Promise.reject(new Error('unused')) }, registry, logger: silentLogger, apply: async () => {} });
+  return own(registry);
+}
+
+export function metricsReference(): string {
+  const exporter = own(exporterRegistry().registry);
+  const remediator = own(new RemediatorMetrics().registry);
+  const lines = [
+    ...header('Metrics', 'the metric definitions in src/probing, src/exporter and src/remediator'),
+    'Every component also exports prom-client\'s default `process_*` and `nodejs_*` metrics, and',
+    '`qwen_sentinel_build_info`. Names are in base units (`_seconds`, `_bytes`); counters end in `_total`.',
+    '',
+    '## Exporter: the targets\' series',
+    '',
+    'One set per target (label `target`, plus `module`, `server` and `model` where shown). `/probe` answers',
+    'the same gauges without the `target` label. What each probe records: [probes.md](probes.md).',
+    '',
+    ...metricsTable(allMetrics.map((m) => ({ ...m, labelNames: ['target', ...m.labelNames] }))),
+    '',
+    '## Exporter: its own',
+    '',
+    ...metricsTable([...exporter, ...reloaderMetrics()]),
+    '',
+    '## Remediator',
+    '',
+    ...metricsTable([...remediator, ...reloaderMetrics()]),
+    '',
+  ];
+  return `${lines.join('\n').trimEnd()}\n`;
+}
+
+export const generatedDocs: Record<string, () => string> = {
+  'docs/probes.md': probesReference,
+  'docs/configuration.md': configurationReference,
+  'docs/metrics.md': metricsReference,
+};
 
 if (import.meta.main) {
   for (const [file, render] of Object.entries(generatedDocs)) await writeFile(new URL(`../../${file}`, import.meta.url), render());

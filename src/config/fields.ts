@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { parseDuration } from '../lib/duration.ts';
 
 /** A Prometheus duration string ("15s", "1m30s"), parsed to milliseconds. */
-export const duration = z.string({ error: 'expected a duration such as 10s or 1m30s' }).transform((text, ctx) => {
+export const duration = z.string({ error: 'expected a duration such as 10s or 1m30s' }).meta({ format: 'duration' }).transform((text, ctx) => {
   const ms = parseDuration(text);
   if (ms === undefined) {
     ctx.addIssue({ code: 'custom', message: `not a duration: "${text}" (use e.g. 500ms, 15s, 1m30s)` });

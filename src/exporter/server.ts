@@ -54,6 +54,14 @@ class Exposition extends Registry {
   }
 }
 
+/** The exporter's own metrics (besides the targets' series and the config reloader's). */
+export function exporterRegistry(): { registry: Registry; skipped: Counter } {
+  const registry = componentRegistry();
+  const skipped = new Counter({ name: 'qwen_sentinel_exporter_rounds_skipped_total', help: "Rounds not run for a reason of the exporter's own (code: EMFILE, ENFILE out of file descriptors, EADDRNOTAVAIL out of local ports, ENOBUFS, ENOMEM); they leave the target's series as they were.", labelNames: ['code'], registers: [registry] });
+  for (const code of localErrorCodes) skipped.inc({ code }, 0);
+  return { registry, skipped };
+}
+
 /** What a target's series depend on: a reload that changes none of it keeps the target "probed". */
 const probingOf = (config: ExporterConfig, t: Target) => {
   const { url, server, model, interval, timeout, api_key_file, api_key_env } = t;
@@ -62,11 +70,9 @@ const probingOf = (config: ExporterConfig, t: Target) => {
 
 /** Starts probing and serving /metrics, /probe and the status page; used by the CLI and by `stack`. */
 export async function startExporter({ config: initial, listen: address, logger, configFile, enableLifecycle, timeoutOffsetSeconds = 0.5, webConfig }: ExporterOptions): Promise<RunningExporter> {
-  const registry = componentRegistry();
+  const { registry, skipped } = exporterRegistry();
   // The targets' series live in a store of their own, rendered to text by it: /metrics serves both.
   const store = new SeriesStore(new Registry(), { targetLabel: true, cumulative: true, metrics: allMetrics });
-  const skipped = new Counter({ name: 'qwen_sentinel_exporter_rounds_skipped_total', help: "Rounds not run for a reason of the exporter's own (code: EMFILE, ENFILE out of file descriptors, EADDRNOTAVAIL out of local ports, ENOBUFS, ENOMEM); they leave the target's series as they were.", labelNames: ['code'], registers: [registry] });
-  for (const code of localErrorCodes) skipped.inc({ code }, 0);
   const onSkipped = (_target: string, code: string) => skipped.inc({ code });
   const history = new RoundHistory();
   let config = initial;

@@ -9,7 +9,7 @@ import { probeNames, probes, type ProbeName } from './probes/index.ts';
 export const name = z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'use letters, digits and _ . : - only');
 
 // Each probe's options sit under its own name in a module: the table is the schema.
-const probeOptions = Object.fromEntries(probeNames.map((p) => [p, probes[p].options])) as { [P in ProbeName]: (typeof probes)[P]['options'] };
+const probeOptions = Object.fromEntries(probeNames.map((p) => [p, probes[p].options.describe(`Options of the ${p} probe: see probes.md.`)])) as { [P in ProbeName]: (typeof probes)[P]['options'] };
 
 export const moduleFields = z.strictObject({
   server: z.enum(serverNames).optional().describe('The server type the module talks to (request shape, health endpoint, model matching); default: the module\'s name, which must then be a server type.'),

@@ -10,14 +10,14 @@ export type { Remediation };
 // instead, as API keys and the webhook token do.
 const dingtalkSchema = z
   .strictObject({
-    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://oapi.dingtalk.com/robot/send?access_token=...' }).optional(),
-    url_file: z.string().min(1).optional(),
-    url_env: z.string().min(1).optional(),
+    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://oapi.dingtalk.com/robot/send?access_token=...' }).optional().describe("The custom robot's webhook URL (it carries the access_token); or url_file / url_env."),
+    url_file: z.string().min(1).optional().describe('A file holding that URL.'),
+    url_env: z.string().min(1).optional().describe('The environment variable holding that URL.'),
     secret_file: z.string().min(1).optional().describe('The robot\'s signing secret (加签, SEC...): each message is then signed with HMAC-SHA256.'),
-    secret_env: z.string().min(1).optional(),
+    secret_env: z.string().min(1).optional().describe('The environment variable holding the signing secret, instead of a file.'),
     timeout: positiveDuration.default(5000).describe('Deadline of one send; a send never holds up a restart.'),
-    at_mobiles: z.array(z.string().regex(/^\+?[0-9][0-9-]{2,19}$/, 'a mobile number such as 13800000000')).optional(),
-    at_all: z.boolean().default(false),
+    at_mobiles: z.array(z.string().regex(/^\+?[0-9][0-9-]{2,19}$/, 'a mobile number such as 13800000000')).optional().describe('Mobile numbers to @-mention in each message.'),
+    at_all: z.boolean().default(false).describe('@-mention everyone in the group.'),
   })
   .superRefine((d, ctx) => {
     const given = (['url', 'url_file', 'url_env'] as const).filter((k) => d[k] !== undefined);
@@ -30,26 +30,27 @@ export const remediatorSchema = z
   .strictObject({
     auth: z
       .strictObject({
-        bearer_token_file: z.string().min(1).optional(),
-        bearer_token_env: z.string().min(1).optional(),
+        bearer_token_file: z.string().min(1).optional().describe('A file holding the bearer token Alertmanager sends (at least 16 characters).'),
+        bearer_token_env: z.string().min(1).optional().describe('The environment variable holding it, instead of a file.'),
       })
       .refine((a) => (a.bearer_token_file === undefined) !== (a.bearer_token_env === undefined), {
         message: 'set exactly one of bearer_token_file or bearer_token_env',
       })
-      .optional(),
-    match: z.record(z.string(), z.string()).default({ remediate: 'restart' }),
-    max_body_bytes: z.int().min(1024).default(1 << 20),
+      .optional()
+      .describe('How webhook senders authenticate; required to run the remediator.'),
+    match: z.record(z.string(), z.string()).default({ remediate: 'restart' }).describe('Labels an alert must carry (all of them, equal values) to be acted on.'),
+    max_body_bytes: z.int().min(1024).default(1 << 20).describe('A larger webhook body is refused with 413.'),
     stale_after: positiveDuration.default(3_600_000).describe('A webhook alert that started longer ago than this (a replay) is stale: nothing is done. Alerts read from Alertmanager (active now) are never stale by age.'),
     alertmanager: z
       .strictObject({
-        url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://127.0.0.1:9093' }),
-        interval: positiveDuration.default(15_000),
-        receiver: z.string().min(1).default('qwen-sentinel-remediator'),
+        url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://127.0.0.1:9093' }).describe("Alertmanager's base URL."),
+        interval: positiveDuration.default(15_000).describe('How often its active alerts are read.'),
+        receiver: z.string().min(1).default('qwen-sentinel-remediator').describe('Only alerts routed to this receiver are read.'),
       })
       .optional()
       .describe('Reconcile with Alertmanager\'s active alerts (GET /api/v2/alerts) on this interval, through the same stages: a firing alert is acted on even when no notification comes.'),
     notify: z
-      .strictObject({ dingtalk: dingtalkSchema.optional() })
+      .strictObject({ dingtalk: dingtalkSchema.optional().describe('A DingTalk group, through a custom robot.') })
       .optional()
       .describe('Where the remediator itself reports every action it ran (Alertmanager has no DingTalk receiver).'),
   })

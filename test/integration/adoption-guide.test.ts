@@ -1,4 +1,4 @@
-// The README's "Add it to your stack", done to the configs the Debian packages install: its
+// docs/adoption.md's "Add it to your stack", done to the configs the Debian packages install: its
 // Prometheus and Alertmanager snippets are spliced into /etc/prometheus/{prometheus,alertmanager}.yml
 // as the guide says, then promtool and amtool judge the result and tell who gets which alert.
 // The snippets must also say what the shipped configs say, so the guide cannot drift from them.
@@ -23,11 +23,11 @@ const missing = Object.values(debian).filter((f) => !existsSync(f));
 if (missing.length > 0 && process.env.CI === 'true') throw new Error(`${missing.join(', ')} missing: install the Debian packages prometheus and prometheus-alertmanager`);
 const skip = (missing.length > 0 && `${missing.join(', ')} missing (not a Debian install)`) || (!promtool && 'promtool missing') || (!amtool && 'amtool missing');
 
-/** The YAML block that follows `<!-- guide: NAME -->` in the README. */
+/** The YAML block that follows `<!-- guide: NAME -->` in docs/adoption.md. */
 function snippet(name: string): Yaml {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const m = new RegExp(`<!-- guide: ${name} -->\\n\`\`\`yaml\\n([\\s\\S]*?)\\n\`\`\``).exec(readme);
-  assert.ok(m, `README.md has no \`<!-- guide: ${name} -->\` YAML block`);
+  const guide = readFileSync(join(ROOT, 'docs/adoption.md'), 'utf8');
+  const m = new RegExp(`<!-- guide: ${name} -->\\n\`\`\`yaml\\n([\\s\\S]*?)\\n\`\`\``).exec(guide);
+  assert.ok(m, `docs/adoption.md has no \`<!-- guide: ${name} -->\` YAML block`);
   return parse(m[1]!);
 }
 

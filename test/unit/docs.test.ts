@@ -8,3 +8,10 @@ for (const [file, render] of Object.entries(generatedDocs)) {
     assert.equal(await readFile(new URL(`../../${file}`, import.meta.url), 'utf8'), render());
   });
 }
+
+test('every config key and every metric is documented: no row of the generated references without its meaning', () => {
+  for (const file of ['docs/configuration.md', 'docs/metrics.md']) {
+    const undocumented = generatedDocs[file]!().split('\n').filter((line) => line.startsWith('| `') && /\|\s*\|$/.test(line));
+    assert.deepEqual(undocumented, [], file);
+  }
+});

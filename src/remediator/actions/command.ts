@@ -5,12 +5,12 @@ import { signalGroup } from './signal.ts';
 import { defineAction, type Action, type ActionDeps, type ActionOutcome, type RestartContext } from './types.ts';
 
 export const commandSchema = z.strictObject({
-  action: z.literal('command'),
+  action: z.literal('command').describe('The action kind.'),
   command: z.array(z.string().min(1)).min(1, 'needs at least the program to run').describe('The argv that restarts the server, run without a shell.'),
-  cwd: z.string().optional(),
-  env: z.record(z.string(), z.string()).default({}),
+  cwd: z.string().optional().describe('The working directory it runs in.'),
+  env: z.record(z.string(), z.string()).default({}).describe('Its environment, besides PATH, HOME, USER, LOGNAME, LANG, LANGUAGE, LC_ALL, LC_CTYPE, TZ and TMPDIR.'),
   timeout: positiveDuration.default(120_000).describe('The command is ended (its whole process group) after this long: a failure.'),
-  cooldown: positiveDuration.default(300_000),
+  cooldown: positiveDuration.default(300_000).describe('After a restart, alerts for this target are not acted on for this long (a new failure after a heal passes it).'),
 });
 type CommandConfig = z.output<typeof commandSchema>;
 

@@ -5,12 +5,12 @@ import { discard } from '../../probing/http.ts';
 import { defineAction, type Action, type ActionDeps, type ActionOutcome, type StartingState } from './types.ts';
 
 export const dockerSchema = z.strictObject({
-  action: z.literal('docker'),
+  action: z.literal('docker').describe('The action kind.'),
   container: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a container name or id').describe('The container that runs the model server.'),
   socket: z.string().min(1).default('/var/run/docker.sock').describe("The Docker Engine API's unix socket."),
   stop_timeout: positiveDuration.default(30_000).describe('How long Docker waits after SIGTERM before SIGKILL (the restart `t`).'),
   timeout: positiveDuration.default(120_000).describe('The restart call may take this long.'),
-  cooldown: positiveDuration.default(120_000),
+  cooldown: positiveDuration.default(120_000).describe('After a restart, alerts for this target are not acted on for this long (a new failure after a heal passes it).'),
 });
 type DockerConfig = z.output<typeof dockerSchema>;
 

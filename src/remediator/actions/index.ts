@@ -17,7 +17,7 @@ const common = {
   circuit: z
     .strictObject({
       max_restarts: z.int().min(1).default(3).describe('At most this many restarts (failed ones included) per window; then the circuit opens.'),
-      window: positiveDuration.default(900_000),
+      window: positiveDuration.default(900_000).describe('The window the restarts are counted in.'),
     })
     .default({ max_restarts: 3, window: 900_000 })
     .describe('The crash-loop circuit: it closes once the window has passed, or by POST /api/v1/targets/NAME/circuit/close.'),
@@ -27,6 +27,6 @@ type Common = z.output<z.ZodObject<typeof common>>;
 /** One remediation: an action kind's own fields (`action: NAME` among them) and the common ones. */
 export type Remediation = { [K in ActionName]: z.output<(typeof actions)[K]['schema']> & Common }[ActionName];
 
-// One member per entry of the table, told apart by `action`.
-const members = Object.values(actions).map((kind) => (kind.schema as z.ZodObject).extend(common));
-export const remediationSchema = z.discriminatedUnion('action', members as unknown as [z.ZodObject, ...z.ZodObject[]]) as unknown as z.ZodType<Remediation>;
+/** One member per entry of the table (its own fields and the common ones), told apart by `action`. */
+export const remediationMembers = Object.fromEntries(Object.entries(actions).map(([name, kind]) => [name, (kind.schema as z.ZodObject).extend(common)])) as unknown as Record<ActionName, z.ZodObject>;
+export const remediationSchema = z.discriminatedUnion('action', Object.values(remediationMembers) as [z.ZodObject, ...z.ZodObject[]]) as unknown as z.ZodType<Remediation>;

@@ -11,13 +11,13 @@ import { defineAction, type Action, type ActionDeps, type ActionOutcome, type Re
 const argv = z.array(z.string().min(1)).min(1, 'needs at least the program to run');
 
 export const processSchema = z.strictObject({
-  action: z.literal('process'),
+  action: z.literal('process').describe('The action kind.'),
   command: argv.describe('The server\'s argv, run without a shell.'),
-  cwd: z.string().optional(),
+  cwd: z.string().optional().describe('The working directory it runs in.'),
   env: z.record(z.string(), z.string()).default({}).describe('Its environment, besides PATH, HOME, USER, LOGNAME, LANG, LANGUAGE, LC_ALL, LC_CTYPE, TZ, TMPDIR and QWEN_SENTINEL_SPAWN_ID (by which the remediator knows it, and what it leaves, again).'),
   grace_period: positiveDuration.default(10_000).describe('SIGTERM, then SIGKILL to the whole group after this long.'),
   restart_on_exit: z.boolean().default(true).describe('Start it again as soon as it exits (its exit is known at once, no alert needed), through the same safeguards (circuit, starting, in progress), after a backoff of 1 s, 2 s, 4 s ... up to a minute; false: only count the exit and leave it to the alerts.'),
-  cooldown: positiveDuration.default(120_000),
+  cooldown: positiveDuration.default(120_000).describe('After a restart, alerts for this target are not acted on for this long (a new failure after a heal passes it).'),
 });
 type ProcessConfig = z.output<typeof processSchema>;
 

@@ -4,12 +4,12 @@ import { childEnv } from './env.ts';
 import { defineAction, type Action, type ActionDeps, type ActionOutcome, type StartingState } from './types.ts';
 
 export const systemdSchema = z.strictObject({
-  action: z.literal('systemd'),
+  action: z.literal('systemd').describe('The action kind.'),
   unit: z.string().regex(/^[A-Za-z0-9:_.@\\-]+$/, 'a unit name such as vllm.service').describe('The unit that runs the model server.'),
   user: z.boolean().default(false).describe("The user's service manager (systemctl --user) instead of the system's."),
   systemctl: z.string().min(1).default('systemctl').describe('The systemctl to run (a path, or found on PATH).'),
   timeout: positiveDuration.default(120_000).describe('systemctl restart may take this long (it waits for the unit to stop and start).'),
-  cooldown: positiveDuration.default(120_000),
+  cooldown: positiveDuration.default(120_000).describe('After a restart, alerts for this target are not acted on for this long (a new failure after a heal passes it).'),
 });
 type SystemdConfig = z.output<typeof systemdSchema>;
 
