@@ -2,6 +2,7 @@ import type { Request, Response } from 'express';
 import { Registry } from '../lib/prom-client.ts';
 import type { ExporterConfig } from './config.ts';
 import type { ApiKeys } from '../probing/api-keys.ts';
+import { defaultServer, servers } from '../servers/index.ts';
 import type { RoundHistory } from './history.ts';
 import { initSeries, recordUp, runRound } from '../probing/round.ts';
 import { SeriesStore } from '../probing/series.ts';
@@ -39,12 +40,13 @@ function parseRequest(req: Request, config: ExporterConfig) {
     throw new ProbeRequestError(400, `target "${targetText}" is not a URL: give the server's OpenAI base URL, e.g. http://127.0.0.1:8000/v1`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ProbeRequestError(400, `target "${targetText}" is not an http(s) URL`);
-  const moduleName = param('module') ?? 'openai';
+  const moduleName = param('module') ?? defaultServer;
   const module = config.modules[moduleName];
   if (!module) throw new ProbeRequestError(400, `unknown module "${moduleName}" (known: ${Object.keys(config.modules).join(', ')})`);
   if (!hostAllowed(url, config.exporter.allowed_probe_hosts)) throw new ProbeRequestError(403, `target host "${url.host}" is not in exporter.allowed_probe_hosts`);
   const model = param('model');
-  if (model === undefined && module.server === 'ollama') throw new ProbeRequestError(400, 'a module for server type ollama needs the model parameter (&model=qwen3:0.6b)');
+  const server = servers[module.server];
+  if (model === undefined && server.requiresModel) throw new ProbeRequestError(400, `a module for server type ${server.name} needs the model parameter (&model=${server.exampleModel})`);
   const header = req.get('x-prometheus-scrape-timeout-seconds');
   const scrapeTimeout = header === undefined ? undefined : Number(header);
   if (scrapeTimeout !== undefined && !(scrapeTimeout > 0)) throw new ProbeRequestError(400, `X-Prometheus-Scrape-Timeout-Seconds: not a positive number: "${header}"`);

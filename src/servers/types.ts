@@ -43,6 +43,8 @@ export interface ServerType {
   readonly healthPath: string | undefined;
   /** The server cannot pick a model itself (Ollama lists every model on disk): `model` is required. */
   readonly requiresModel: boolean;
+  /** A typical model id of this server type (Qwen3-0.6B as it names it): for messages, and the simulator's default. */
+  readonly exampleModel: string;
   /** The listed id that serves `wanted`, or undefined. */
   matchModel(listing: readonly ListedModel[], wanted: string): string | undefined;
   /** The probes of the shipped module named after this server type, in the order a round runs them. */

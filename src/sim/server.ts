@@ -57,7 +57,7 @@ export interface RunningSim {
 const maxBodyBytes = 1 << 20;
 
 export async function startSim(options: SimOptions): Promise<RunningSim> {
-  const flavorName = options.flavor ?? 'vllm';
+  const flavorName: FlavorName = options.flavor ?? 'vllm';
   const flavor = flavors[flavorName];
   const timers = options.timers ?? realTimers;
   const log = options.logger ?? silentLogger;
@@ -74,7 +74,7 @@ export async function startSim(options: SimOptions): Promise<RunningSim> {
     timers,
   });
   const state: SimState = {
-    model: options.model ?? flavor.defaultModel,
+    model: options.model ?? flavor.server.exampleModel,
     created: Math.floor(Date.now() / 1000),
     engine,
     fault: () => fault,
@@ -111,7 +111,7 @@ export async function startSim(options: SimOptions): Promise<RunningSim> {
 
   const authorized = (req: IncomingMessage): boolean => {
     const key = options.apiKey!;
-    const given = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? (flavorName === 'llamacpp' ? req.headers['x-api-key'] : undefined);
+    const given = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? (flavor.keyHeader ? req.headers[flavor.keyHeader] : undefined);
     return typeof given === 'string' && given.length === key.length && timingSafeEqual(Buffer.from(given), Buffer.from(key));
   };
 
@@ -125,7 +125,7 @@ export async function startSim(options: SimOptions): Promise<RunningSim> {
     if (fault === 'hang') return;
     if (options.apiKey && flavor.guarded(path) && !authorized(req)) return send(res, flavor.unauthorized);
     const route = `${req.method} ${path}`;
-    if (route === 'GET /v1/models' || (route === 'GET /models' && flavorName === 'llamacpp')) return send(res, { status: 200, body: flavor.listing(state) });
+    if (req.method === 'GET' && flavor.listingPaths.includes(path)) return send(res, { status: 200, body: flavor.listing(state) });
     if (route === 'POST /v1/chat/completions') return chat(req, res);
     const get = flavor.routes(state)[path];
     if (get && req.method === 'GET') return send(res, await get());
@@ -173,7 +173,7 @@ export async function startSim(options: SimOptions): Promise<RunningSim> {
     const body = parseJson(await readBody(req));
     if (body === invalidJson || !isRecord(body)) return send(res, flavor.error(400, 'Invalid JSON in request body'));
     if (typeof body.model === 'string' && !flavor.modelMatches(body.model, state.model)) {
-      return send(res, flavor.error(404, flavorName === 'ollama' ? `model '${body.model}' not found` : `The model \`${body.model}\` does not exist.`));
+      return send(res, flavor.error(404, flavor.modelMissing(body.model)));
     }
     const thinking = flavor.thinking(body);
     if (typeof thinking === 'string') return send(res, flavor.error(400, thinking));
@@ -181,7 +181,7 @@ export async function startSim(options: SimOptions): Promise<RunningSim> {
     if (!result.ok) return send(res, flavor.error(result.status, result.message));
     if (fault === 'error') return send(res, flavor.error(500, 'EngineCore encountered an issue (simulated fault)'));
     // A dead engine behind FastAPI: 500 with an empty body.
-    if (fault === 'engine-dead') return send(res, flavorName === 'vllm' || flavorName === 'sglang' ? { status: 500 } : flavor.error(500, 'engine dead (simulated fault)'));
+    if (fault === 'engine-dead') return send(res, flavor.engineDead ?? flavor.error(500, 'engine dead (simulated fault)'));
     if (flavor.startup === 'on-first-request') {
       try {
         await ensureLoaded(res);
@@ -266,7 +266,7 @@ export async function startSim(options: SimOptions): Promise<RunningSim> {
     if (loadingUntil > 0) log.info({ startupDelayMs }, 'loading model (simulated): 503 Loading model');
   }
   // SGLang: listening, but /health 503 until its warm-up generation is done.
-  if (flavor.name === 'sglang' && startupDelayMs > 0) {
+  if (flavor.warmsUp && startupDelayMs > 0) {
     state.warming = true;
     void ready.then(() => later(() => (state.warming = false), Math.min(1000, startupDelayMs)));
   }

@@ -15,7 +15,7 @@ after(() => Promise.all(sims.map((s) => s.close())));
 
 for (const flavor of flavorNames) {
   describe(`${flavor} flavor`, () => {
-    const model = flavors[flavor].defaultModel;
+    const model = flavors[flavor].server.exampleModel;
     const start = async () => {
       const s = await startSim({ host: '127.0.0.1', port: 0, flavor, ttftMs: 5, tokensPerSecond: 2000, onCrash: () => {} });
       sims.push(s);

@@ -4,6 +4,7 @@
 // loop hangs) while /slots and /metrics go through it; one slot by default, a request beyond it
 // waits for one before any header; timings on the last chunk.
 import { textOf, usageOf, type ChunkMeta, type SimToken } from '../completion.ts';
+import { servers } from '../../servers/index.ts';
 import { exposition, never, type Flavor, type Reply, type SimState } from './types.ts';
 
 const fingerprint = 'b1-80fb11a';
@@ -19,9 +20,12 @@ function deltaOf(token: SimToken): object | undefined {
 const throughLoop = (state: SimState, answer: () => Reply) => () => (['hang-generation', 'paused'].includes(state.fault()) ? never<Reply>() : answer());
 
 export const llamacpp: Flavor = {
-  name: 'llamacpp',
+  server: servers.llamacpp,
   description: "llama.cpp's llama-server: 503 \"Loading model\" on every path while loading; /health ok even when the loop hangs; one slot; timings",
-  defaultModel: '/models/Qwen3-0.6B-Q8_0.gguf',
+  listingPaths: ['/v1/models', '/models'],
+  keyHeader: 'x-api-key',
+  apiKeys: true,
+  modelMissing: (model) => `The model \`${model}\` does not exist.`,
   startup: 'loading-503',
   headers: 'with-slot',
   slots: 1,
@@ -40,11 +44,11 @@ export const llamacpp: Flavor = {
   routes(state) {
     const ok = (): Reply => ({ status: 200, body: { status: 'ok' } });
     return {
-      '/health': ok,
+      [servers.llamacpp.healthPath!]: ok,
       '/v1/health': ok,
-      '/props': () => ({ status: 200, body: { total_slots: state.engine.slots, model_path: state.model, is_sleeping: state.fault() === 'asleep', build_info: fingerprint } }),
+      [servers.llamacpp.stallState!.path]: () => ({ status: 200, body: { total_slots: state.engine.slots, model_path: state.model, is_sleeping: state.fault() === 'asleep', build_info: fingerprint } }),
       '/slots': throughLoop(state, () => ({ status: 200, body: Array.from({ length: state.engine.slots }, (_, id) => ({ id, n_ctx: 4096, speculative: false, is_processing: id < state.engine.running })) })),
-      '/metrics': throughLoop(state, () =>
+      [servers.llamacpp.progress!.path]: throughLoop(state, () =>
         exposition([
           { name: 'llamacpp:requests_processing', type: 'gauge', labels: '', value: state.engine.running },
           { name: 'llamacpp:requests_deferred', type: 'gauge', labels: '', value: state.engine.waiting },

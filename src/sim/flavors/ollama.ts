@@ -2,6 +2,7 @@
 // format of v0.32.6 and later): models load on first use and unload after keep_alive, nothing is
 // written until the first token, reasoning as `reasoning`, thinking off only by reasoning_effort.
 import { textOf, usageOf, type ChunkMeta } from '../completion.ts';
+import { servers } from '../../servers/index.ts';
 import type { Flavor, Reply, SimState } from './types.ts';
 
 const withTag = (name: string) => (name.includes(':') ? name : `${name}:latest`);
@@ -11,9 +12,11 @@ const onDisk = (state: SimState) => ['nomic-embed-text:latest', withTag(state.mo
 const efforts = ['none', 'minimal', 'low', 'medium', 'high', 'max', 'xhigh', 'ultra'];
 
 export const ollama: Flavor = {
-  name: 'ollama',
+  server: servers.ollama,
   description: 'Ollama: loads the model on the first request (headers with the first token; a client that leaves aborts the load); /api/ps, /api/tags',
-  defaultModel: 'qwen3:0.6b',
+  listingPaths: ['/v1/models'],
+  apiKeys: false,
+  modelMissing: (model) => `model '${model}' not found`,
   startup: 'on-first-request',
   headers: 'with-first-token',
   slots: 1,
@@ -37,7 +40,7 @@ export const ollama: Flavor = {
       '/': (): Reply => ({ status: 200, body: 'Ollama is running', contentType: 'text/plain; charset=utf-8' }),
       '/api/version': () => ({ status: 200, body: { version: '0.33.0' } }),
       '/api/tags': () => ({ status: 200, body: { models: onDisk(state).map((name) => ({ ...model(name), modified_at: new Date(state.created * 1000).toISOString() })) } }),
-      '/api/ps': () => {
+      [servers.ollama.progress!.path]: () => {
         const loaded = state.loadedUntil !== undefined && state.loadedUntil > Date.now();
         return { status: 200, body: { models: loaded ? [{ ...model(withTag(state.model)), expires_at: new Date(state.loadedUntil!).toISOString(), size_vram: 522653767, context_length: 4096 }] : [] } };
       },

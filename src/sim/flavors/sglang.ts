@@ -2,15 +2,20 @@
 // metrics/collector.py, utils/auth.py): listens only once its subprocesses run, then /health 503
 // until the warm-up generation is done; reasoning as reasoning_content; flat OpenAI errors.
 import { maxModelLen, textOf, usageOf, type ChunkMeta } from '../completion.ts';
+import { servers } from '../../servers/index.ts';
 import { exposition, type Flavor, type Reply } from './types.ts';
 
 const frame = (meta: ChunkMeta, rest: object) => ({ id: meta.id, object: 'chat.completion.chunk', created: meta.created, model: meta.model, ...rest });
 const eosTokenId = 151645; // <|im_end|>, what matched_stop names when the reply ends on EOS
 
 export const sglang: Flavor = {
-  name: 'sglang',
+  server: servers.sglang,
   description: 'SGLang: refuses connections while loading, then /health 503 while warming up; /health 503 when its test generation fails; /metrics',
-  defaultModel: 'Qwen/Qwen3-0.6B',
+  listingPaths: ['/v1/models'],
+  apiKeys: true,
+  modelMissing: (model) => `The model \`${model}\` does not exist.`,
+  engineDead: { status: 500 },
+  warmsUp: true,
   startup: 'refuse',
   headers: 'at-once',
   slots: 64,
@@ -35,10 +40,10 @@ export const sglang: Flavor = {
     };
     const labels = `model_name="${state.model}",engine_type="unified",tp_rank="0",pp_rank="0"`;
     return {
-      '/health': health,
+      [servers.sglang.healthPath!]: health,
       '/health_generate': health,
       '/get_model_info': () => ({ status: 200, body: { model_path: state.model, tokenizer_path: state.model, is_generation: true, preferred_sampling_params: null, weight_version: 'default' } }),
-      '/metrics': () =>
+      [servers.sglang.progress!.path]: () =>
         exposition([
           { name: 'sglang:num_running_reqs', type: 'gauge', labels, value: state.engine.running },
           { name: 'sglang:num_queue_reqs', type: 'gauge', labels, value: state.engine.waiting },

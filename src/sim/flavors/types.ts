@@ -1,6 +1,7 @@
 import type { ChatPlan, ChunkMeta, SimToken } from '../completion.ts';
 import type { Engine, LatencyHistogram } from '../engine.ts';
 import type { SimFault } from '../faults.ts';
+import type { ServerType } from '../../servers/types.ts';
 
 /** An HTTP answer: an object body is sent as JSON, a string as text, undefined as an empty body. */
 export interface Reply {
@@ -40,9 +41,22 @@ export interface Streamer {
  * exporter is tested against what it will meet.
  */
 export interface Flavor {
-  readonly name: string;
+  /** The server type it imitates: its name, the model id it serves by default, and the paths of
+   * its health, progress and stall endpoints come from there (a test holds the two tables together). */
+  readonly server: ServerType;
   readonly description: string;
-  readonly defaultModel: string;
+  /** Where the listing answers (llama.cpp also at /models). */
+  readonly listingPaths: readonly string[];
+  /** A header that carries the API key besides Authorization: Bearer (llama.cpp's X-Api-Key). */
+  readonly keyHeader?: string;
+  /** The server has API keys at all (Ollama has none). */
+  readonly apiKeys: boolean;
+  /** The message of the 404 for a model it does not serve. */
+  modelMissing(model: string): string;
+  /** A chat request to a dead engine: FastAPI's bare 500 (vLLM, SGLang), else an error in its shape. */
+  readonly engineDead?: Reply;
+  /** Listening, /health answers 503 until a warm-up generation is done (SGLang). */
+  readonly warmsUp?: boolean;
   /** refuse: no listening socket until loaded (vLLM, SGLang); loading-503: every path answers 503
    * while loading (llama.cpp); on-first-request: the model loads when first asked for (Ollama). */
   readonly startup: 'refuse' | 'loading-503' | 'on-first-request';

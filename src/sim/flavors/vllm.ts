@@ -2,6 +2,7 @@
 // models/serving.py, serve/instrumentator/health.py, v1/metrics/loggers.py, server_utils.py).
 import { randomUUID } from 'node:crypto';
 import { maxModelLen, textOf, usageOf, type ChatPlan, type ChunkMeta, type SimToken } from '../completion.ts';
+import { servers } from '../../servers/index.ts';
 import { exposition, type Flavor } from './types.ts';
 
 const frame = (meta: ChunkMeta, rest: object) => ({ id: meta.id, object: 'chat.completion.chunk', created: meta.created, model: meta.model, ...rest });
@@ -16,9 +17,12 @@ function delta(tokens: SimToken[]): Record<string, string> {
 const thinkingEfforts = ['low', 'medium', 'high'];
 
 export const vllm: Flavor = {
-  name: 'vllm',
+  server: servers.vllm,
   description: 'vLLM: refuses connections while loading; /health 503 when the engine is dead; several tokens per chunk; /metrics, /is_sleeping, /is_paused',
-  defaultModel: 'Qwen/Qwen3-0.6B',
+  listingPaths: ['/v1/models'],
+  apiKeys: true,
+  modelMissing: (model) => `The model \`${model}\` does not exist.`,
+  engineDead: { status: 500 },
   startup: 'refuse',
   headers: 'at-once',
   slots: 256,
@@ -48,11 +52,11 @@ export const vllm: Flavor = {
     // /health only reads the engine's error flag: 200 while it lives, whatever it is doing.
     const health = () => ({ status: fault === 'engine-dead' ? 503 : 200 });
     return {
-      '/health': health,
+      [servers.vllm.healthPath!]: health,
       '/ping': health,
       '/version': () => ({ status: 200, body: { version: '0.16.0' } }),
       '/load': () => ({ status: 200, body: { server_load: state.engine.running + state.engine.waiting } }),
-      '/metrics': () =>
+      [servers.vllm.progress!.path]: () =>
         exposition([
           { name: 'vllm:num_requests_running', type: 'gauge', labels, value: state.engine.running },
           { name: 'vllm:num_requests_waiting', type: 'gauge', labels, value: state.engine.waiting },
@@ -64,7 +68,7 @@ export const vllm: Flavor = {
         ]),
       // Dev-mode endpoints (VLLM_SERVER_DEV_MODE=1), the ones a sleeping or paused server has.
       '/is_sleeping': () => ({ status: 200, body: { is_sleeping: fault === 'asleep' } }),
-      '/is_paused': () => ({ status: 200, body: { is_paused: fault === 'paused' } }),
+      [servers.vllm.stallState!.path]: () => ({ status: 200, body: { is_paused: fault === 'paused' } }),
     };
   },
   streamer(meta, plan) {
