@@ -11,6 +11,7 @@ const INSTALL_HINTS: Record<string, string> = {
   amtool: 'apt-get install prometheus-alertmanager',
   chromium: 'apt-get install chromium',
   'docker-compose': 'apt-get install docker-compose',
+  'systemd-analyze': 'apt-get install systemd',
 };
 
 /** Searches PATH for an executable regular file called `name` (no shell involved). */

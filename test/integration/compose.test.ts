@@ -2,7 +2,8 @@
 // compose-spec JSON schema (ajv), Debian's docker-compose `config` for each profile, promtool on the
 // compose Prometheus config, and cross-checks between the services, the sentinel config and the
 // Prometheus config (profiles, start order, healthchecks, pinned images, the model server's
-// container, mounts). Nothing here starts a container or binds a port.
+// container, mounts, host ports that leave an existing stack's ports alone). Nothing here starts a
+// container or binds a port.
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,13 +13,13 @@ import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { parse as parseYaml } from 'yaml';
-import { parseConfig } from '../../src/config/load.ts';
-import { parseDuration } from '../../src/duration.ts';
-import { exporterFlags } from '../../src/exporter/main.ts';
-import { probeFlags } from '../../src/exporter/probe-command.ts';
-import { parseFlagsAndArgs, parseListenAddress, type FlagSpecs } from '../../src/flags.ts';
-import { remediatorFlags } from '../../src/remediator/main.ts';
-import { parseSimArgs, simFlags } from '../../src/sim/main.ts';
+import { parseConfig } from '../../src/cmd/config.ts';
+import { parseDuration } from '../../src/lib/duration.ts';
+import { exporterFlags } from '../../src/cmd/exporter.ts';
+import { probeFlags } from '../../src/cmd/probe.ts';
+import { parseFlagsAndArgs, parseListenAddress, type FlagSpecs } from '../../src/lib/flags.ts';
+import { remediatorFlags } from '../../src/cmd/remediator.ts';
+import { parseSimArgs, simFlags } from '../../src/cmd/sim.ts';
 import { requireBinary } from '../helpers/require-binary.ts';
 import { run } from '../helpers/run-binary.ts';
 
@@ -46,6 +47,12 @@ const MODEL_ALIAS = 'model';
 const WATCHED = ['exporter', 'remediator'];
 /** Host paths a service may bind-mount besides the repo's own files. */
 const HOST_PATHS = new Set(['/var/run/docker.sock']);
+/**
+ * Host ports an existing stack on the same machine most likely holds: Prometheus, Alertmanager,
+ * Grafana, a model server (vLLM's default port), node_exporter, blackbox_exporter. The demo must
+ * run beside it, so it publishes none of them (inside the compose network they are used as usual).
+ */
+const STACK_PORTS: readonly number[] = [9090, 9093, 3000, 8000, 9100, 9115];
 /** The first vLLM release with the qwen3 reasoning parser (it came after 0.8.5, and there was no 0.8.6). */
 const VLLM_QWEN3_PARSER_SINCE = [0, 9, 0];
 
@@ -157,6 +164,54 @@ function containerPorts(service: Json): number[] {
   return (service.ports ?? []).map((p: string) => Number(p.split(':').at(-1)!.split('/')[0]));
 }
 
+interface PublishedPort {
+  spec: string;
+  /** The host address, undefined for all interfaces. */
+  hostIp: string | undefined;
+  /** The host ports; empty when Docker picks one (never a collision). */
+  hostPorts: number[];
+}
+
+/** "8000" or "8000-8002" as the ports in it. */
+function portRange(text: string): number[] {
+  const [lo, hi = lo] = text.split('-').map(Number) as [number, number?];
+  assert.ok(Number.isInteger(lo) && Number.isInteger(hi) && lo <= hi!, `bad port range "${text}"`);
+  return Array.from({ length: hi! - lo + 1 }, (_, i) => lo + i);
+}
+
+/** A service's published ports, short syntax ("[IP:][HOST:]CONTAINER[/PROTO]", ranges too) or long. */
+function publishedPorts(service: Json): PublishedPort[] {
+  return (service.ports ?? []).map((port: Json): PublishedPort => {
+    if (typeof port === 'object') {
+      const published = port.published === undefined || port.published === '' ? undefined : String(port.published);
+      return { spec: JSON.stringify(port), hostIp: port.host_ip, hostPorts: published === undefined ? [] : portRange(published) };
+    }
+    const spec = String(port);
+    const m = /^(?:(\[[0-9a-fA-F:]+\]|\d+\.\d+\.\d+\.\d+):)?(?:([\d-]*):)?([\d-]+)(?:\/\w+)?$/.exec(spec);
+    assert.ok(m, `cannot read the port "${spec}"`);
+    return { spec, hostIp: m[1], hostPorts: m[2] ? portRange(m[2]) : [] };
+  });
+}
+
+/** Published host ports that are not on loopback, that an existing stack holds, or that two services of one run share. */
+function hostPortProblems(doc: Json, profile: string | undefined): string[] {
+  const problems: string[] = [];
+  const taken = new Map<number, string>();
+  for (const [name, service] of Object.entries<Json>(doc.services)) {
+    if (!activeIn(service, profile)) continue;
+    for (const port of publishedPorts(service)) {
+      if (port.hostIp !== '127.0.0.1') problems.push(`${name}: ${port.spec} is published beyond loopback`);
+      for (const hostPort of port.hostPorts) {
+        if (STACK_PORTS.includes(hostPort)) problems.push(`${name}: ${port.spec} publishes host port ${hostPort}, which an existing stack holds`);
+        const other = taken.get(hostPort);
+        if (other !== undefined) problems.push(`${name}: ${port.spec} publishes host port ${hostPort}, as ${other} does`);
+        taken.set(hostPort, name);
+      }
+    }
+  }
+  return problems;
+}
+
 const imageRepo = (image: string): string => image.replace(/@.*$/, '').replace(/:[^:/]+$/, '');
 const modelServices = (profile: string | undefined): string[] =>
   Object.entries(services)
@@ -256,6 +311,56 @@ describe('docker-compose config', () => {
       assert.equal(result.output, '', 'no warnings');
     });
   }
+});
+
+// --- published host ports -------------------------------------------------------------------------
+
+describe('compose host ports', () => {
+  for (const profile of RUNS) {
+    test(`${runName(profile)}: publishes on loopback only, none of the ports an existing stack holds (${STACK_PORTS.join(', ')})`, () => {
+      assert.deepEqual(hostPortProblems(compose, profile), []);
+    });
+
+    test(`${runName(profile)}: so does docker-compose's own reading of the file`, { skip: !dockerCompose && 'docker-compose missing' }, async () => {
+      const result = await run(dockerCompose!, ['-f', 'docker-compose.yml', ...(profile === undefined ? [] : ['--profile', profile]), 'config']);
+      assert.equal(result.code, 0, result.output);
+      const normalized = parseYaml(result.output);
+      assert.deepEqual(Object.keys(normalized.services).sort(), Object.keys(services).sort());
+      assert.deepEqual(hostPortProblems(normalized, profile), []);
+      // The container side is unchanged: the configs and healthchecks address the usual ports.
+      for (const [name, service] of Object.entries<Json>(normalized.services)) {
+        assert.deepEqual(service.ports.map((p: string) => Number(/:(\d+)(?:\/\w+)?$/.exec(p)?.[1])), containerPorts(services[name]), name);
+      }
+    });
+  }
+
+  test('the container ports are the usual ones, where the configs and healthchecks reach them', () => {
+    const expected: Record<string, number> = { sim: 8000, vllm: 8000, exporter: 19150, remediator: 19151, prometheus: 9090, alertmanager: 9093, grafana: 3000 };
+    for (const [name, port] of Object.entries(expected)) assert.deepEqual(containerPorts(services[name]), [port], name);
+    assert.equal(Number(targetUrl.port), expected.sim);
+    assert.equal(new URL(readYaml('examples/compose/sentinel.yml').remediator.alertmanager.url).port, String(expected.alertmanager));
+    assert.equal(new URL(readYaml('grafana/provisioning/datasources/prometheus.yml').datasources[0].url).port, String(expected.prometheus));
+  });
+
+  test('the host port check catches a stack port (short and long syntax, ranges), a second service on a port, and 0.0.0.0', () => {
+    const broken = structuredClone(compose);
+    broken.services.prometheus.ports = ['127.0.0.1:9090:9090'];
+    broken.services.grafana.ports = [{ target: 3000, published: 3000, host_ip: '127.0.0.1' }];
+    broken.services.exporter.ports = ['127.0.0.1:9098-9100:9098-9100/tcp'];
+    broken.services.alertmanager.ports = ['127.0.0.1:19151:9093'];
+    broken.services.sim.ports = ['8000:8000'];
+    assert.deepEqual(hostPortProblems(broken, 'cpu').sort(), [
+      'alertmanager: 127.0.0.1:19151:9093 publishes host port 19151, as remediator does',
+      'exporter: 127.0.0.1:9098-9100:9098-9100/tcp publishes host port 9100, which an existing stack holds',
+      'grafana: {"target":3000,"published":3000,"host_ip":"127.0.0.1"} publishes host port 3000, which an existing stack holds',
+      'prometheus: 127.0.0.1:9090:9090 publishes host port 9090, which an existing stack holds',
+      'sim: 8000:8000 is published beyond loopback',
+      'sim: 8000:8000 publishes host port 8000, which an existing stack holds',
+    ]);
+    // A port Docker picks, on loopback, never collides.
+    broken.services.sim.ports = ['127.0.0.1::8000'];
+    assert.ok(!hostPortProblems(broken, 'cpu').some((p) => p.startsWith('sim:')));
+  });
 });
 
 // --- services, profiles and start order ------------------------------------------------------------
