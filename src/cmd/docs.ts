@@ -14,6 +14,12 @@ import { actions, remediationMembers } from '../remediator/actions/index.ts';
 import { remediatorSchema } from '../remediator/config.ts';
 import { RemediatorMetrics } from '../remediator/metrics.ts';
 import { z } from 'zod';
+import type { FlagSpecs } from '../lib/flags.ts';
+import { exporterFlags } from './exporter.ts';
+import { probeFlags } from './probe.ts';
+import { remediatorFlags } from './remediator.ts';
+import { simFlags } from './sim.ts';
+import { stackFlags } from './stack/main.ts';
 
 const header = (title: string, sources: string) => [`# ${title}`, '', `<!-- Generated from ${sources} by \`npm run docs\`; do not edit. -->`, '', '[Back to the README](../README.md)', ''];
 
@@ -99,10 +105,32 @@ export function metricsReference(): string {
   return `${lines.join('\n').trimEnd()}\n`;
 }
 
+const commandFlags: Record<string, FlagSpecs> = { stack: stackFlags, exporter: exporterFlags, remediator: remediatorFlags, probe: probeFlags, sim: simFlags };
+
+export function flagsReference(): string {
+  const lines = [
+    ...header('Flags', "each command's flag table (src/cmd/)"),
+    'Prometheus-style flags: `--name=value`, booleans as `--name` or `--name=false`. Through npm:',
+    '`npm start -- --flag=value` (the `stack` command). `qwen-sentinel COMMAND --help` prints the same.',
+    '',
+  ];
+  for (const [command, flags] of Object.entries(commandFlags)) {
+    lines.push(`## \`qwen-sentinel ${command}\``, '', '| flag | default | meaning |', '|---|---|---|');
+    for (const [name, spec] of Object.entries(flags)) {
+      const flag = `--${name}${spec.type === 'string' ? `=${spec.placeholder ?? 'VALUE'}` : ''}`;
+      const fallback = spec.default === undefined || spec.default === false ? '' : `\`${String(spec.default)}\``;
+      lines.push(`| \`${flag}\` | ${fallback} | ${spec.help.replaceAll('|', '\\|')}${spec.multiple ? ' Repeatable.' : ''} |`);
+    }
+    lines.push('');
+  }
+  return `${lines.join('\n').trimEnd()}\n`;
+}
+
 export const generatedDocs: Record<string, () => string> = {
   'docs/probes.md': probesReference,
   'docs/configuration.md': configurationReference,
   'docs/metrics.md': metricsReference,
+  'docs/flags.md': flagsReference,
 };
 
 if (import.meta.main) {

@@ -4,7 +4,7 @@ import { readApiKeys } from '../probing/api-keys.ts';
 import type { Config } from './config.ts';
 import { formatFlags, parseFlags, parseListenAddress, UsageError, type FlagSpecs } from '../lib/flags.ts';
 import { onShutdownSignal, reloadOnHangup } from '../lib/lifecycle.ts';
-import { createLogger, parseLogLevel } from '../lib/log.ts';
+import { logFlags, loggerFromFlags } from '../lib/log.ts';
 import { readWebConfig } from '../lib/web-config.ts';
 import { startExporter } from '../exporter/server.ts';
 
@@ -13,10 +13,10 @@ export const exporterFlags = {
   target: { type: 'string', multiple: true, placeholder: 'URL', help: 'Probe this OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1) in the background with the openai module, no config file needed.' },
   'web.listen-address': { type: 'string', default: '127.0.0.1:19150', placeholder: 'HOST:PORT', help: 'Address for /, /metrics, /probe, /logs, /-/healthy, /-/ready and /-/reload.' },
   'web.enable-lifecycle': { type: 'boolean', help: 'Serve POST /-/reload (as Prometheus\' flag of that name). SIGHUP reloads either way.' },
-  'web.config.file': { type: 'string', placeholder: 'FILE', help: 'TLS and basic-auth config, in the Prometheus exporter-toolkit format (tls_server_config, basic_auth_users with bcrypt hashes).' },
+  'web.config.file': { type: 'string', placeholder: 'FILE', help: 'TLS, basic auth, response headers and a rate limit, in the Prometheus exporter-toolkit web-config format (tls_server_config, http_server_config, basic_auth_users with bcrypt hashes, rate_limit).' },
   'probe.timeout-offset': { type: 'string', default: '0.5', placeholder: 'SECONDS', help: "Seconds /probe keeps back from Prometheus' scrape timeout (X-Prometheus-Scrape-Timeout-Seconds), as blackbox_exporter's --timeout-offset." },
   'config.check': { type: 'boolean', help: 'Validate the config and exit: 0 if valid, 1 if not.' },
-  'log.level': { type: 'string', default: 'info', placeholder: 'LEVEL', help: 'One of fatal, error, warn, info, debug, trace.' },
+  ...logFlags,
 } satisfies FlagSpecs;
 
 export const exporterUsage = `Usage: qwen-sentinel exporter [flags]
@@ -48,15 +48,15 @@ export function parseTimeoutOffset(text: string): number {
 
 export async function runExporter(argv: string[]): Promise<void> {
   const flags = parseFlags(argv, exporterFlags);
+  const logger = loggerFromFlags('exporter', flags);
   const { config, configFile } = await exporterConfig(flags['config.file'], flags.target);
   const timeoutOffsetSeconds = parseTimeoutOffset(flags['probe.timeout-offset']!);
-  const webConfig = flags['web.config.file'] ? await readWebConfig(flags['web.config.file']) : undefined;
+  const webConfig = flags['web.config.file'] ? await readWebConfig(flags['web.config.file'], logger) : undefined;
   if (flags['config.check']) {
     await readApiKeys(config); // the keys it names must be readable too
     process.stdout.write(`config OK: ${config.targets.length} target(s), ${Object.keys(config.modules).length} module(s)\n`);
     return;
   }
-  const logger = createLogger('exporter', parseLogLevel(flags['log.level']!));
   const exporter = await startExporter({ config, listen: parseListenAddress(flags['web.listen-address']!), logger, enableLifecycle: flags['web.enable-lifecycle'] === true, timeoutOffsetSeconds, webConfig, ...(configFile ? { configFile } : {}) });
   reloadOnHangup(exporter.reloader);
   await onShutdownSignal(logger, () => exporter.close());

@@ -6,7 +6,7 @@ import type { Config } from './config.ts';
 import type { Module } from '../probing/module.ts';
 import { readApiKeys, type ApiKeys } from '../probing/api-keys.ts';
 import { formatFlags, parseDurationFlag, parseFlagsAndArgs, UsageError, type FlagSpecs } from '../lib/flags.ts';
-import { defaultServer, isServerName, serverNames } from '../servers/index.ts';
+import { defaultServer, isServerName, serverNames, servers } from '../servers/index.ts';
 import { initSeries, recordUp, runRound, type RoundReport } from '../probing/round.ts';
 import { rateGauge, ttftGauge } from '../probing/probes/stream.ts';
 import { SeriesStore } from '../probing/series.ts';
@@ -109,7 +109,8 @@ export async function runProbeCommand(argv: string[]): Promise<number> {
   if (url === undefined) throw new UsageError('give the server\'s base URL, e.g. qwen-sentinel probe http://127.0.0.1:8000/v1');
   if (!/^https?:\/\/[^/]/.test(url) || !URL.canParse(url)) throw new UsageError(`"${url}" is not an http(s) URL`);
   const { module, apiKey } = await resolveModule(flags);
-  if (module.server === 'ollama' && flags.model === undefined) throw new UsageError('--model is required for server type ollama (e.g. --model=qwen3:0.6b)');
+  const server = servers[module.server];
+  if (server.requiresModel && flags.model === undefined) throw new UsageError(`--model is required for server type ${server.name} (e.g. --model=${server.exampleModel})`);
   const timeout = flags.timeout === undefined ? module.timeout : parseDurationFlag(flags.timeout, 'timeout');
   const target = url.replace(/\/+$/, '');
   const store = new SeriesStore(new Registry(), { targetLabel: false, cumulative: false });

@@ -1,7 +1,7 @@
 import { readConfigFile } from './config.ts';
 import { formatFlags, parseFlags, parseListenAddress, UsageError, type FlagSpecs } from '../lib/flags.ts';
 import { onShutdownSignal, reloadOnHangup } from '../lib/lifecycle.ts';
-import { createLogger, parseLogLevel } from '../lib/log.ts';
+import { logFlags, loggerFromFlags } from '../lib/log.ts';
 import { readWebConfig } from '../lib/web-config.ts';
 import { readDingtalk } from '../remediator/notify/dingtalk.ts';
 import { remediationTargets, startRemediator, type RunningRemediator } from '../remediator/server.ts';
@@ -11,10 +11,10 @@ export const remediatorFlags = {
   'config.file': { type: 'string', placeholder: 'FILE', help: 'Config file (YAML): targets with their remediation, and the remediator section (auth, matching, Alertmanager).' },
   'web.listen-address': { type: 'string', default: '127.0.0.1:19151', placeholder: 'HOST:PORT', help: 'Address for / (status page), POST /webhook, the /api/v1 endpoints, /metrics, /-/healthy, /-/ready and /-/reload.' },
   'storage.path': { type: 'string', default: 'data/', placeholder: 'DIR', help: 'Directory for the state of each target (restarts, cooldowns, the circuit, the server it owns) and the action history; written atomically, kept across restarts.' },
-  'web.config.file': { type: 'string', placeholder: 'FILE', help: 'TLS and basic-auth config, in the Prometheus exporter-toolkit format (tls_server_config, basic_auth_users with bcrypt hashes).' },
+  'web.config.file': { type: 'string', placeholder: 'FILE', help: 'TLS, basic auth, response headers and a rate limit, in the Prometheus exporter-toolkit web-config format (tls_server_config, http_server_config, basic_auth_users with bcrypt hashes, rate_limit).' },
   'web.enable-lifecycle': { type: 'boolean', help: 'Serve POST /-/reload (as Prometheus\' flag of that name). SIGHUP reloads either way.' },
   'config.check': { type: 'boolean', help: 'Validate the config (and that the token, keys and DingTalk URL and secret can be read) and exit.' },
-  'log.level': { type: 'string', default: 'info', placeholder: 'LEVEL', help: 'One of fatal, error, warn, info, debug, trace.' },
+  ...logFlags,
 } satisfies FlagSpecs;
 
 export const remediatorUsage = `Usage: qwen-sentinel remediator --config.file=FILE [flags]
@@ -32,18 +32,18 @@ ${formatFlags(remediatorFlags)}`;
 
 export async function runRemediator(argv: string[]): Promise<void> {
   const flags = parseFlags(argv, remediatorFlags);
+  const logger = loggerFromFlags('remediator', flags);
   const path = flags['config.file'];
   if (!path) throw new UsageError('--config.file is required');
   const { config, text } = await readConfigFile(path);
   const token = await loadToken(config);
   const targets = remediationTargets(config, path);
   await readDingtalk(config);
-  const webConfig = flags['web.config.file'] ? await readWebConfig(flags['web.config.file']) : undefined;
+  const webConfig = flags['web.config.file'] ? await readWebConfig(flags['web.config.file'], logger) : undefined;
   if (flags['config.check']) {
     process.stdout.write(`config OK: ${targets.length} target(s) with remediation\n`);
     return;
   }
-  const logger = createLogger('remediator', parseLogLevel(flags['log.level']!));
   // Installed before any server is started: a signal during start-up still stops what was started.
   let running: RunningRemediator | undefined;
   const kill = new AbortController();

@@ -1,7 +1,7 @@
 // `qwen-sentinel sim`: flags, validation and process lifecycle around startSim.
 import { formatFlags, parseDurationFlag, parseFlags, parseListenAddress, UsageError, type FlagSpecs } from '../lib/flags.ts';
 import { onShutdownSignal } from '../lib/lifecycle.ts';
-import { createLogger, logLevels, parseLogLevel } from '../lib/log.ts';
+import { createLogger, logFlags, parseLogFormat, parseLogLevel } from '../lib/log.ts';
 import { isSimFault, simFaultHelp, simFaults } from '../sim/faults.ts';
 import { flavorNames, flavors, isFlavorName } from '../sim/flavors/index.ts';
 import { startSim } from '../sim/server.ts';
@@ -9,7 +9,7 @@ import { startSim } from '../sim/server.ts';
 export const simFlags = {
   'web.listen-address': { type: 'string', default: '127.0.0.1:8000', placeholder: 'HOST:PORT', help: 'Address to serve the OpenAI-compatible API on.' },
   flavor: { type: 'string', default: 'vllm', placeholder: 'NAME', help: `Which server to be, on the wire and at start-up: ${flavorNames.join(', ')}.` },
-  model: { type: 'string', placeholder: 'NAME', help: `Served model name; default: the flavor's (${flavorNames.map((f) => `${f}: ${flavors[f].defaultModel}`).join(', ')}).` },
+  model: { type: 'string', placeholder: 'NAME', help: `Served model name; default: the flavor's (${flavorNames.map((f) => `${f}: ${flavors[f].server.exampleModel}`).join(', ')}).` },
   ttft: { type: 'string', default: '200ms', placeholder: 'DURATION', help: 'Time from a slot taking a request to its first token.' },
   'tokens-per-second': { type: 'string', default: '50', placeholder: 'N', help: 'Decode rate after the first token.' },
   fault: { type: 'string', default: 'none', placeholder: 'NAME', help: `Fault to start with: ${simFaults.join(', ')}.` },
@@ -18,7 +18,7 @@ export const simFlags = {
   'keep-alive': { type: 'string', default: '5m', placeholder: 'DURATION', help: 'ollama: unload the model after this long idle.' },
   slots: { type: 'string', placeholder: 'N', help: 'Requests generated at once (llama.cpp --parallel); default: the flavor\'s (llamacpp and ollama 1).' },
   'stream-interval': { type: 'string', placeholder: 'N', help: "Tokens per streamed chunk after the first (vLLM's --stream-interval); default: vllm 4, others 1." },
-  'log.level': { type: 'string', default: 'info', placeholder: 'LEVEL', help: `Log level: ${logLevels.join(', ')}.` },
+  ...logFlags,
 } satisfies FlagSpecs;
 
 export const simUsage = `Usage: qwen-sentinel sim [flags]
@@ -50,7 +50,7 @@ export function parseSimArgs(argv: string[]) {
   if (!isSimFault(fault)) throw new UsageError(`--fault: unknown fault "${fault}" (valid: ${simFaults.join(', ')})`);
   const flavor = flags.flavor!;
   if (!isFlavorName(flavor)) throw new UsageError(`--flavor: unknown flavor "${flavor}" (valid: ${flavorNames.join(', ')})`);
-  if (flags['api-key'] !== undefined && flavor === 'ollama') throw new UsageError('--api-key: Ollama has no API keys');
+  if (flags['api-key'] !== undefined && !flavors[flavor].apiKeys) throw new UsageError(`--api-key: ${flavors[flavor].description.split(':')[0]} has no API keys`);
   const tokensPerSecond = Number(flags['tokens-per-second']);
   if (!(Number.isFinite(tokensPerSecond) && tokensPerSecond > 0)) {
     throw new UsageError(`--tokens-per-second: expected a positive number, got "${flags['tokens-per-second']}"`);
@@ -71,6 +71,7 @@ export function parseSimArgs(argv: string[]) {
     ...(slots === undefined ? {} : { slots }),
     ...(streamInterval === undefined ? {} : { streamInterval }),
     logLevel: parseLogLevel(flags['log.level']!),
+    logFormat: parseLogFormat(flags['log.format']!),
   };
 }
 
@@ -79,8 +80,8 @@ export function parseSimArgs(argv: string[]) {
  * (at once with --fault=crash, or after answering POST /sim/fault).
  */
 export async function runSim(argv: string[]): Promise<void> {
-  const { logLevel, ...options } = parseSimArgs(argv);
-  const logger = createLogger('sim', logLevel);
+  const { logLevel, logFormat, ...options } = parseSimArgs(argv);
+  const logger = createLogger('sim', logLevel, logFormat);
   const stopped = { sim: undefined as Awaited<ReturnType<typeof startSim>> | undefined };
   // Installed first: a signal while the model "loads" still ends the process cleanly.
   const shutdown = onShutdownSignal(logger, async () => stopped.sim?.close());

@@ -7,7 +7,7 @@ import { Counter, Registry } from '../lib/prom-client.ts';
 import { componentRegistry } from '../lib/build-info.ts';
 import type { ListenAddress } from '../lib/flags.ts';
 import type { Logger } from '../lib/log.ts';
-import { basicAuth, type WebConfig } from '../lib/web-config.ts';
+import { webGuard, type WebConfig } from '../lib/web-config.ts';
 import { createOpsApp, listen, type Listening } from '../lib/web.ts';
 import { localErrorCodes } from '../probing/errors.ts';
 import { RoundHistory } from './history.ts';
@@ -111,7 +111,7 @@ export async function startExporter({ config: initial, listen: address, logger, 
     home: () => exporterStatusPage(scheduler.status(), config.modules, history.recent()),
     reloader,
     enableLifecycle,
-    guard: webConfig?.users ? basicAuth(webConfig.users) : undefined,
+    guard: webConfig ? webGuard(webConfig) : undefined,
   });
   app.get('/probe', probeHandler({ config: () => config, apiKeys: () => apiKeys, history, timeoutOffsetSeconds }));
   app.get('/logs', (req, res) => {

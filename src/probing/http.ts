@@ -18,6 +18,8 @@ export interface Response {
   statusCode: number;
   headers: IncomingHttpHeaders;
   body: IncomingMessage;
+  /** The request carried an API key (Authorization): a 401 then means the server refused it. */
+  keySent: boolean;
 }
 
 type Ctx = Pick<ProbeContext<unknown>, 'signal' | 'log' | 'now'> & { headers: Record<string, string> };
@@ -77,7 +79,7 @@ function request(url: string, method: string, headers: Record<string, string>, b
     const agent = tls ? (httpsAgent ??= new (https().Agent)({ keepAlive: false })) : httpAgent;
     const send = tls ? https().request : httpRequest;
     const req = send(target, { method, agent, signal, headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } });
-    req.once('response', (res) => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res }));
+    req.once('response', (res) => resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res, keySent: headers.authorization !== undefined }));
     // Errors after the answer came (an abort while the body streams) reach the body's reader.
     req.on('error', reject);
     req.end(body);
@@ -103,10 +105,12 @@ export function classifyError(err: unknown, signal: AbortSignal): ProbeFailure {
   return fail('connect_error', `${code ?? 'error'}: ${(err as Error).message}`);
 }
 
-/** Fails with the HTTP status class, or returns undefined for a 2xx. */
-export function checkStatus(status: number): ProbeFailure | undefined {
-  // A wrong or missing API key: no restart fixes that, so it is a reason of its own.
-  if (status === 401 || status === 403) return fail('unauthorized', `HTTP ${status}: the server refuses the API key (or wants one)`);
+/** Fails with the HTTP status class, or returns undefined for a 2xx; keySent: the request carried an API key. */
+export function checkStatus(status: number, keySent = false): ProbeFailure | undefined {
+  // A wrong or missing API key, or a path the key may not use: no restart fixes that, so both are
+  // `unauthorized` (alert rules read it), and the message says which.
+  if (status === 401) return fail('unauthorized', keySent ? 'HTTP 401: the server refused the API key sent' : 'HTTP 401: the server wants an API key and none was sent (set api_key_file or api_key_env)');
+  if (status === 403) return fail('unauthorized', keySent ? 'HTTP 403 forbidden: the API key is a credential the server knows, but this path is not allowed (SGLang answers so on its admin paths)' : 'HTTP 403 forbidden: no API key was sent (some servers answer 403, not 401, when one is missing), or this path is not allowed');
   if (status >= 500) return fail('http_5xx', `HTTP ${status}`);
   if (status >= 400) return fail('http_4xx', `HTTP ${status}`);
   // Redirects are not followed: an API that answers one is not answering the probe.
@@ -119,7 +123,7 @@ export function checkStatus(status: number): ProbeFailure | undefined {
  * server type says the answer means it is still loading (llama.cpp's 503 "Loading model").
  */
 export async function statusFailure(res: Response, signal: AbortSignal, server?: ServerType): Promise<ProbeFailure | undefined> {
-  const bad = checkStatus(res.statusCode);
+  const bad = checkStatus(res.statusCode, res.keySent);
   if (!bad) return undefined;
   const read = await readLimited(res.body, 4096, signal);
   const text = typeof read === 'string' ? read.trim() : '';

@@ -3,7 +3,7 @@ import { ConfigReloader, type ConfigSource } from '../lib/reloader.ts';
 import { readApiKeys } from '../probing/api-keys.ts';
 import type { ListenAddress } from '../lib/flags.ts';
 import type { Logger } from '../lib/log.ts';
-import { basicAuth, type WebConfig } from '../lib/web-config.ts';
+import { webGuard, type WebConfig } from '../lib/web-config.ts';
 import { createOpsApp, listen, type Listening } from '../lib/web.ts';
 import { apiRouter } from './api.ts';
 import type { RemediatorConfig as Config } from './config.ts';
@@ -121,7 +121,7 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
     reloader,
     enableLifecycle: o.enableLifecycle,
     // Basic auth guards every path; a request with the webhook's own token (Alertmanager) passes.
-    guard: o.webConfig?.users ? basicAuth(o.webConfig.users, { skip: (req) => bearer(req.get('authorization')) }) : undefined,
+    guard: o.webConfig ? webGuard(o.webConfig, { skip: (req) => bearer(req.get('authorization')) }) : undefined,
   });
   app.use(apiRouter({ remediator: () => r, authorized: bearer }));
   app.use(webhookRouter({ settings, remediator: () => r, metrics, logger: o.logger }));

@@ -4,7 +4,7 @@ import type { Config } from '../config.ts';
 import { startExporter, type RunningExporter } from '../../exporter/server.ts';
 import type { ListenAddress } from '../../lib/flags.ts';
 import type { Teardown } from '../../lib/lifecycle.ts';
-import { createLogger, type Logger, type LogLevel } from '../../lib/log.ts';
+import { createLogger, type Logger, type LogFormat, type LogLevel } from '../../lib/log.ts';
 import { loadToken } from '../../remediator/token.ts';
 import { startRemediator, type RunningRemediator } from '../../remediator/server.ts';
 import { startExternal, writeAlertmanagerConfig, writePrometheusConfig } from './prometheus.ts';
@@ -29,6 +29,7 @@ export interface LoopOptions {
   /** The config file both components were given: they then reload it and export its reload metrics. */
   configFile?: ConfigSource<Config> | undefined;
   level: LogLevel;
+  format?: LogFormat | undefined;
   logger: Logger;
   teardown: Teardown;
   /** Where managed servers' output goes (tests silence it). */
@@ -51,9 +52,9 @@ export interface RunningLoop {
  * registered in teardown, so a failure half-way or a signal stops what was started.
  */
 export async function startLoop(o: LoopOptions): Promise<RunningLoop> {
-  const remediator = await startRemediator({ config: o.config, token: await loadToken(o.config), listen: o.remediator, logger: createLogger('remediator', o.level), storagePath: join(o.dir, 'remediator-data'), ...(o.stdio ? { stdio: o.stdio } : {}), ...(o.configFile ? { configFile: o.configFile } : {}) });
+  const remediator = await startRemediator({ config: o.config, token: await loadToken(o.config), listen: o.remediator, logger: createLogger('remediator', o.level, o.format), storagePath: join(o.dir, 'remediator-data'), ...(o.stdio ? { stdio: o.stdio } : {}), ...(o.configFile ? { configFile: o.configFile } : {}) });
   o.teardown.add(() => remediator.close());
-  const exporter = await startExporter({ config: o.config, listen: o.exporter, logger: createLogger('exporter', o.level), ...(o.configFile ? { configFile: o.configFile } : {}) });
+  const exporter = await startExporter({ config: o.config, listen: o.exporter, logger: createLogger('exporter', o.level, o.format), ...(o.configFile ? { configFile: o.configFile } : {}) });
   o.teardown.add(() => exporter.close());
   const urls: Record<string, string> = { exporter: exporter.url, remediator: remediator.url };
   if (o.prometheus && o.alertmanager) {

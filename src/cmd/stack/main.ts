@@ -8,7 +8,7 @@ import { parseConfig, readConfigFile } from '../config.ts';
 import { formatFlags, parseDurationFlag, parseFlags, parseListenAddress, UsageError, type FlagSpecs, type ListenAddress } from '../../lib/flags.ts';
 import { flavorNames, flavors, isFlavorName } from '../../sim/flavors/index.ts';
 import { onShutdownSignal, Teardown } from '../../lib/lifecycle.ts';
-import { createLogger, parseLogLevel, type Logger, type LogLevel } from '../../lib/log.ts';
+import { createLogger, logFlags, parseLogFormat, parseLogLevel, type Logger, type LogLevel } from '../../lib/log.ts';
 import { ListenError } from '../../lib/errors.ts';
 import { bindablePort, which } from '../../lib/system.ts';
 import { alertmanagerSection, hostPort, startLoop } from './loop.ts';
@@ -24,7 +24,7 @@ export const stackFlags = {
   'sim.startup-delay': { type: 'string', default: '3s', placeholder: 'DURATION', help: 'How long the simulator "loads the model" after each (re)start.' },
   'probe.interval': { type: 'string', default: '2s', placeholder: 'DURATION', help: 'Probe interval, and Prometheus scrape and evaluation interval.' },
   cooldown: { type: 'string', default: '20s', placeholder: 'DURATION', help: 'Remediator cooldown after a restart; must exceed the startup delay.' },
-  'log.level': { type: 'string', default: 'info', placeholder: 'LEVEL', help: 'One of fatal, error, warn, info, debug, trace.' },
+  ...logFlags,
 } satisfies FlagSpecs;
 
 export const stackUsage = `Usage: qwen-sentinel stack [flags]
@@ -63,7 +63,7 @@ async function concrete(text: string, flag: string): Promise<ListenAddress> {
 export async function runStack(argv: string[]): Promise<void> {
   const flags = parseFlags(argv, stackFlags);
   const level = parseLogLevel(flags['log.level']!);
-  const logger = createLogger('stack', level);
+  const logger = createLogger('stack', level, parseLogFormat(flags['log.format']!));
   // Installed first: Ctrl-C at any moment stops whatever has been started so far. SIGHUP too:
   // the simulator runs in its own session, so a closed terminal would not reach it.
   const teardown = new Teardown();
@@ -87,7 +87,7 @@ async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown
   parseDurationFlag(flags['probe.interval']!, 'probe.interval'); // validated here; the components take the text
   const flavor = flags['sim.flavor']!;
   if (!isFlavorName(flavor)) throw new UsageError(`--sim.flavor: unknown flavor "${flavor}" (valid: ${flavorNames.join(', ')})`);
-  const model = flags['sim.model'] ?? flavors[flavor].defaultModel;
+  const model = flags['sim.model'] ?? flavors[flavor].server.exampleModel;
   const startupDelay = parseDurationFlag(flags['sim.startup-delay']!, 'sim.startup-delay');
   const cooldown = parseDurationFlag(flags.cooldown!, 'cooldown');
   const { address: sim, note: simNote } = flags['sim.listen-address'] === undefined ? await defaultSimAddress(defaultSimPort) : { address: await concrete(flags['sim.listen-address'], 'sim.listen-address'), note: undefined };
@@ -127,7 +127,7 @@ async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown
         timeout: flags['probe.interval'],
         remediation: {
           action: 'process',
-          command: [process.execPath, cliPath, 'sim', `--flavor=${flavor}`, `--web.listen-address=${hostPort(sim)}`, `--model=${model}`, `--startup-delay=${flags['sim.startup-delay']}`, `--log.level=${flags['log.level']}`],
+          command: [process.execPath, cliPath, 'sim', `--flavor=${flavor}`, `--web.listen-address=${hostPort(sim)}`, `--model=${model}`, `--startup-delay=${flags['sim.startup-delay']}`, `--log.level=${flags['log.level']}`, `--log.format=${flags['log.format']}`],
           grace_period: '5s',
           cooldown: flags.cooldown,
         },
@@ -153,6 +153,7 @@ async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown
     model: flavor === 'vllm' ? { address: hostPort(sim), target: 'qwen3' } : undefined,
     configFile,
     level,
+    format: parseLogFormat(flags['log.format']!),
     logger,
     teardown,
   });

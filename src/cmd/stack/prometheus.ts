@@ -125,7 +125,10 @@ export function startExternal(name: string, file: string, args: string[], dir: s
   let stopping = false;
   const done = child.then((result) => {
     exited = true;
-    if (!stopping) logger.error({ name, code: result.exitCode, signal: result.signal, log: logFile }, `${name} exited`);
+    if (stopping) return;
+    // Exit code 0 is no crash: it is said (the loop is broken without the process), but not as an error.
+    if (result.exitCode === 0) logger.warn({ name, code: 0, log: logFile }, `${name} exited cleanly (code 0) while the stack still needs it`);
+    else logger.error({ name, code: result.exitCode, signal: result.signal, log: logFile }, `${name} exited`);
   });
   const logTail = async () => (await readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join('\n');
   return {
