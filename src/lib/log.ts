@@ -5,8 +5,13 @@ export type { Logger };
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof logLevels)[number];
-export const logFormats = ['json', 'logfmt'] as const;
-export type LogFormat = (typeof logFormats)[number];
+/** Where each format's lines go: pino's own JSON lines on stdout, or those lines rewritten as logfmt. */
+const destinations = {
+  json: () => pino.destination({ dest: 1, sync: true }),
+  logfmt: () => logfmtDestination(),
+} satisfies Record<string, () => DestinationStream>;
+export type LogFormat = keyof typeof destinations;
+export const logFormats = Object.keys(destinations) as LogFormat[];
 
 /** The log flags of every command that logs, as Prometheus' own: spread into each command's flag table. */
 export const logFlags = {
@@ -20,7 +25,7 @@ export const logFlags = {
  */
 export function createLogger(component: string, level: LogLevel = 'info', format: LogFormat = 'json'): Logger {
   const options = { level, base: { component }, timestamp: pino.stdTimeFunctions.isoTime };
-  return format === 'logfmt' ? pino(options, logfmtDestination()) : pino(options);
+  return pino(options, destinations[format]());
 }
 
 /** The logger that a command's --log.level and --log.format ask for; a bad value is a usage error naming its flag. */
