@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CompletionParser, decodeRate, type Generation } from '../../src/probing/probes/stream.ts';
+import { CompletionParser, decodeRate, measureDecodeRate, type Generation } from '../../src/probing/probes/stream.ts';
 
 const chunk = (delta: object, finish: string | null = null) => JSON.stringify({ choices: [{ index: 0, delta, finish_reason: finish }] });
 const usage = (completion: number, reasoning?: number) =>
@@ -71,4 +71,50 @@ test('bad streams fail with their reason', () => {
   const unfinished = new CompletionParser(0);
   unfinished.push(chunk({ content: 'hi' }), 1);
   assert.equal((unfinished.result() as { reason: string }).reason, 'bad_response');
+});
+
+// The clock seam and the read seam: [time, read, payload].
+function parseReads(events: Array<[number, number, string]>) {
+  const p = new CompletionParser(0);
+  for (const [t, read, payload] of events) assert.equal(p.push(payload, t, read), undefined);
+  return p.result() as Generation;
+}
+
+test('a decode rate is published only when the client could time the tokens: spread over enough reads, few of them shared', () => {
+  // Eight tokens 10 ms apart, each in its own read (role and first token together, EOS with usage): 100 tokens/s.
+  const spread = parseReads([
+    [100, 1, chunk({ role: 'assistant', content: '' })],
+    [100, 1, chunk({ content: 'a' })],
+    ...[1, 2, 3, 4, 5, 6].map((i): [number, number, string] => [100 + 10 * i, 1 + i, chunk({ content: 'b' })]),
+    [170, 8, chunk({}, 'stop')],
+    [170, 8, usage(8)],
+    [171, 9, '[DONE]'],
+  ]);
+  assert.deepEqual(measureDecodeRate(spread), { tokensPerSecond: 100 });
+  // Behind a buffering proxy: the whole stream in one read. The raw window reads nonsense; nothing is published.
+  const buffered = parseReads([[100, 1, chunk({ role: 'assistant', content: '' })], ...[0, 1, 2, 3, 4, 5, 6].map((i): [number, number, string] => [100.001 + i * 0.0001, 1, chunk({ content: 'b' })]), [100.002, 1, chunk({}, 'stop')], [100.002, 1, usage(8)], [100.003, 1, '[DONE]']]);
+  assert.ok((decodeRate(buffered) ?? 0) > 1_000_000);
+  assert.match((measureDecodeRate(buffered) as { unmeasured: string }).unmeasured, /8 token chunks in 1 reads/);
+  // A busy client: the first half of the tokens piled up and came in one read, late.
+  const piled = parseReads([
+    [140, 1, chunk({ role: 'assistant', content: '' })],
+    ...[0, 1, 2, 3].map((i): [number, number, string] => [140, 1, chunk({ content: 'a' })]),
+    ...[4, 5, 6].map((i): [number, number, string] => [100 + 10 * i, i - 2, chunk({ content: 'b' })]),
+    [170, 5, chunk({}, 'stop')],
+    [170, 5, usage(8)],
+    [171, 6, '[DONE]'],
+  ]);
+  assert.equal(decodeRate(piled), 7000 / 30, 'the raw window shrank to 30 ms: 2.3x the true 100 tokens/s');
+  assert.ok('unmeasured' in measureDecodeRate(piled));
+  // Three intervals are the least: two could be halved by one late first read.
+  const short = parseReads([[100, 1, chunk({ content: 'a' })], [110, 2, chunk({ content: 'b' })], [120, 3, chunk({}, 'stop')], [120, 3, usage(3)], [121, 4, '[DONE]']]);
+  assert.ok('unmeasured' in measureDecodeRate(short));
+  // No interval at all.
+  assert.match((measureDecodeRate(parseReads([[100, 1, chunk({ content: 'a' }, 'stop')], [100, 1, usage(1)], [101, 2, '[DONE]']])) as { unmeasured: string }).unmeasured, /no interval/);
+});
+
+test('a rate no server reaches for one stream is not published, however the reads fell', () => {
+  const fast = parseReads([...[0, 1, 2, 3, 4, 5, 6, 7].map((i): [number, number, string] => [100 + i * 0.05, i + 1, chunk({ content: 'x' })]), [100.4, 9, chunk({}, 'stop')], [100.4, 9, usage(9)], [100.5, 10, '[DONE]']]);
+  assert.ok((decodeRate(fast) ?? 0) > 10_000);
+  assert.match((measureDecodeRate(fast) as { unmeasured: string }).unmeasured, /no server's decode rate/);
 });

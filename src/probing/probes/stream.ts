@@ -44,7 +44,7 @@ function compiles(re: string): boolean {
 export const ttftHistogram = histogram('llm_probe_time_to_first_token_seconds', 'Distribution of the TTFT of generating probes.', ['probe'], [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
 export const itlHistogram = histogram('llm_probe_inter_token_latency_seconds', 'Distribution of the mean inter-token latency of each generating probe, (last token - first output) / (completion_tokens - 1).', ['probe'], [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]);
 export const ttftGauge = gauge('llm_probe_ttft_seconds', 'Time from sending the last successful generating probe to its first content or reasoning token.', ['probe']);
-export const rateGauge = gauge('llm_probe_tokens_per_second', 'Decode rate of the last successful generating probe: (completion_tokens - 1) / (last token - first output), the first output being the stream\'s first chunk, which servers send with the first generated token even when they do not show it.', ['probe']);
+export const rateGauge = gauge('llm_probe_tokens_per_second', 'Decode rate of the last successful generating probe: (completion_tokens - 1) / (last token - first output), the first output being the stream\'s first chunk, which servers send with the first generated token even when they do not show it. Absent when the client could not time the tokens (they arrived together: a buffering proxy, a busy client); llm_probe_server_tokens_per_second then gives the server\'s own figure where it reports one.', ['probe']);
 export const tokensGauge = gauge('llm_probe_completion_tokens', 'Completion tokens of the last successful generating probe (usage.completion_tokens, reasoning included).', ['probe']);
 export const loadGauge = gauge('llm_probe_model_load_seconds', 'Time from sending the last probe that found its model cold (Ollama) to its first token: the load, kept apart from TTFT.', ['probe']);
 export const serverRateGauge = gauge('llm_probe_server_tokens_per_second', "The server's own decode rate for the last successful probe (llama.cpp timings.predicted_per_second): the engine alone, without network and client.", ['probe']);
@@ -75,6 +75,9 @@ export interface Generation {
   firstOutput: number;
   firstContent: number | undefined;
   lastToken: number;
+  /** Chunks that carried a token (text, or the EOS of a finish chunk), and the socket reads they came in. */
+  tokenChunks: number;
+  tokenReads: number;
   /** usage.completion_tokens, else the number of chunks that carried text. */
   tokens: number;
   /** Reasoning tokens as the server counts them, else the chunks that carried reasoning. */
@@ -205,6 +208,7 @@ async function stream(ctx: ProbeContext<GenerationOptions>, o: { model: string; 
   const decoder = new SseDecoder();
   const parser = new CompletionParser(started, o.cold);
   let bytes = 0;
+  let reads = 0;
   try {
     for await (const raw of res.body) {
       bytes += (raw as Buffer).length;
@@ -212,8 +216,9 @@ async function stream(ctx: ProbeContext<GenerationOptions>, o: { model: string; 
         discard(res.body);
         return fail('bad_response', `stream larger than ${target.maxResponseBytes} bytes`);
       }
+      reads += 1;
       for (const payload of decoder.push(raw as Buffer)) {
-        const failed = parser.push(payload, now());
+        const failed = parser.push(payload, now(), reads);
         if (failed) {
           discard(res.body);
           return failed;
@@ -249,6 +254,9 @@ export class CompletionParser {
   #firstOutput: number | undefined;
   #firstContent: number | undefined;
   #lastToken = 0;
+  #tokenChunks = 0;
+  #tokenReads = 0;
+  #lastRead: number | undefined;
   #content = '';
   #usage: Chunk['usage'];
   #finishReason: string | undefined;
@@ -265,8 +273,11 @@ export class CompletionParser {
     return this.#firstToken !== undefined;
   }
 
-  /** Takes one payload; returns a failure when the stream is bad. */
-  push(payload: string, t: number): ProbeFailure | undefined {
+  /**
+   * Takes one payload, arrived at t in socket read `read` (by default each distinct t is a read of
+   * its own); returns a failure when the stream is bad.
+   */
+  push(payload: string, t: number, read: number = t): ProbeFailure | undefined {
     if (payload === '[DONE]') {
       this.done = true;
       return undefined;
@@ -287,6 +298,7 @@ export class CompletionParser {
       if (d.content || reasoning) {
         this.#firstToken ??= t;
         this.#lastToken = t;
+        this.#countToken(read);
         this.chunks += 1;
         if (reasoning) this.reasoningChunks += 1;
         if (d.content) {
@@ -295,12 +307,19 @@ export class CompletionParser {
         }
       } else if (choice.finish_reason && this.#firstToken !== undefined) {
         this.#lastToken = t;
+        this.#countToken(read);
       }
       if (choice.finish_reason) this.#finishReason = choice.finish_reason;
     }
     if (chunk.usage) this.#usage = chunk.usage;
     if (chunk.timings) this.#timings = chunk.timings;
     return undefined;
+  }
+
+  #countToken(read: number): void {
+    this.#tokenChunks += 1;
+    if (read !== this.#lastRead) this.#tokenReads += 1;
+    this.#lastRead = read;
   }
 
   /** What the stream amounted to, once it ended. */
@@ -317,6 +336,8 @@ export class CompletionParser {
       firstOutput: this.#firstOutput ?? this.#firstToken,
       firstContent: this.#firstContent,
       lastToken: this.#lastToken,
+      tokenChunks: this.#tokenChunks,
+      tokenReads: this.#tokenReads,
       tokens,
       reasoningTokens,
       contentTokens: Math.max(0, tokens - reasoningTokens),
@@ -328,10 +349,33 @@ export class CompletionParser {
   }
 }
 
-/** Decode rate in tokens per second, when the window holds more than one token. */
+/** Decode rate in tokens per second over the client's window, when it holds more than one token. */
 export function decodeRate(g: Generation): number | undefined {
   const decodeMs = g.lastToken - g.firstOutput;
   return g.tokens > 1 && decodeMs > 0 ? ((g.tokens - 1) * 1000) / decodeMs : undefined;
+}
+
+/**
+ * What the client can honestly time. Chunks the server sent apart but the client read together (a
+ * proxy that buffers answers, nginx's proxy_buffering; a busy client whose socket filled while it
+ * did other work) shrink the window the rate divides by: the rate then reads far above what any
+ * server decodes. A window is trusted only when its tokens came in at least 4 reads (3 intervals:
+ * a late first read shortens it by at most one) and at most a quarter of them shared a read;
+ * beyond that, a rate above 10,000 tokens/s for one stream is no server's and is not published.
+ */
+export const rateRules = { minReads: 4, maxSharedFraction: 0.25, maxTokensPerSecond: 10_000 };
+
+export type RateMeasurement = { tokensPerSecond: number } | { unmeasured: string };
+
+export function measureDecodeRate(g: Generation): RateMeasurement {
+  const rate = decodeRate(g);
+  if (rate === undefined) return { unmeasured: `${g.tokens} token${g.tokens === 1 ? '' : 's'}: no interval to time` };
+  const shared = g.tokenChunks - g.tokenReads;
+  if (g.tokenReads < rateRules.minReads || shared > rateRules.maxSharedFraction * g.tokenChunks) {
+    return { unmeasured: `the tokens arrived together (${g.tokenChunks} token chunks in ${g.tokenReads} reads: a buffering proxy or a busy client), so the client cannot time them` };
+  }
+  if (rate > rateRules.maxTokensPerSecond) return { unmeasured: `${Math.round(rate)} tokens/s is no server's decode rate for one stream: the arrival times do not reflect the decoding` };
+  return { tokensPerSecond: rate };
 }
 
 /** Records what every generating probe shares: TTFT and the decode rate, as last values and distributions. */
@@ -346,13 +390,14 @@ export function recordTimings(ctx: ProbeContext<GenerationOptions>, g: Generatio
   ctx.record.set(tokensGauge, g.tokens);
   if (typeof g.serverTimings?.predicted_per_second === 'number') ctx.record.set(serverRateGauge, g.serverTimings.predicted_per_second);
   if (typeof g.serverTimings?.prompt_ms === 'number') ctx.record.set(serverPromptGauge, g.serverTimings.prompt_ms / 1000);
-  const rate = decodeRate(g);
-  if (rate !== undefined) {
-    ctx.record.set(rateGauge, rate);
-    ctx.record.observe(itlHistogram, 1 / rate);
+  const measured = measureDecodeRate(g);
+  if ('tokensPerSecond' in measured) {
+    ctx.record.set(rateGauge, measured.tokensPerSecond);
+    ctx.record.observe(itlHistogram, 1 / measured.tokensPerSecond);
   }
   const own = g.serverTimings?.predicted_per_second;
-  ctx.log(`${g.cold ? 'cold start (load + first token)' : 'TTFT'} ${(ttft * 1000).toFixed(1)} ms${rate === undefined ? '' : `, ${rate.toFixed(1)} tokens/s`}${own === undefined ? '' : ` (server's own: ${own.toFixed(1)} tokens/s)`}`);
+  const rateText = 'tokensPerSecond' in measured ? `, ${measured.tokensPerSecond.toFixed(1)} tokens/s` : `, decode rate not measured: ${measured.unmeasured}`;
+  ctx.log(`${g.cold ? 'cold start (load + first token)' : 'TTFT'} ${(ttft * 1000).toFixed(1)} ms${rateText}${own === undefined ? '' : ` (server's own: ${own.toFixed(1)} tokens/s)`}`);
 }
 
 /** The canary: the answer must match the configured pattern. */
