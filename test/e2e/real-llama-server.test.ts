@@ -2,18 +2,18 @@
 // by the remediator's `process` action, probed by the exporter, judged by the real Prometheus,
 // routed by the real Alertmanager. SIGKILL -> LLMServerDown -> webhook -> restart -> healthy,
 // exactly once: its loading phase after the restart ("starting") restarts nothing.
-import assert from 'node:assert/strict';
+import assert, { AssertionError } from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseConfig } from '../../src/config/load.ts';
-import { Teardown } from '../../src/lifecycle.ts';
-import { silentLogger } from '../../src/log.ts';
-import { startLoop, type RunningLoop } from '../../src/stack/loop.ts';
-import { freePort } from '../../src/stack/system.ts';
+import { parseConfig } from '../../src/cmd/config.ts';
+import { Teardown } from '../../src/lib/lifecycle.ts';
+import { silentLogger } from '../../src/lib/log.ts';
+import { startLoop, type RunningLoop } from '../../src/cmd/stack/loop.ts';
+import { freePort } from '../../src/lib/system.ts';
 import { llamaServerCommand, requireLlamaServer } from '../helpers/llama-server.ts';
 import { requireBinary } from '../helpers/require-binary.ts';
 import { eventually, isAlive } from '../helpers/stack-child.ts';
@@ -28,7 +28,7 @@ after(() => teardown.run());
 
 interface TargetView { pid: number | null; restarts: number; unexpected_exits: number; last_action: { alertname: string; outcome: string } | null }
 
-test('SIGKILL of a real llama-server: restarted once through Prometheus and Alertmanager, healthy again', { skip, timeout: 180_000 }, async () => {
+test('SIGKILL of a real llama-server: restarted once through Prometheus and Alertmanager, healthy again', { skip, timeout: 300_000 }, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'qs-real-loop-'));
   teardown.add(() => rm(dir, { recursive: true, force: true }));
   const tokenFile = join(dir, 'webhook-token');
@@ -77,12 +77,26 @@ test('SIGKILL of a real llama-server: restarted once through Prometheus and Aler
   });
   const before = await target();
   assert.equal(before.restarts, 0);
+  assert.equal(before.last_action, null, 'a fresh state directory: no action yet');
   const started = Date.now();
   process.kill(before.pid!, 'SIGKILL');
-  const healed = await eventually('one restart and llm_server_up 1', 120_000, async () => {
-    const state = await target();
+  // `restarts` rises as soon as the action has run; `last_action` is set only after the remediator
+  // has seen the new server answer (or given up), and the exporter's next probe sets
+  // llm_server_up on its own schedule. Wait for all of what is asserted, together.
+  let seen: TargetView | undefined;
+  const healed = await eventually('one restart, its outcome recorded, a new pid and llm_server_up 1', 120_000, async () => {
+    const state = (seen = await target());
     assert.ok(state.restarts <= 1, `too many restarts: ${state.restarts}`);
-    return state.restarts === 1 && (await up()) ? state : undefined;
+    // Once recorded, the outcome of the one restart is final (nothing else acts within the 30 s cooldown).
+    if (state.last_action !== null) {
+      assert.equal(state.restarts, 1, `an action recorded without a restart counted: ${JSON.stringify(state)}`);
+      assert.deepEqual({ alertname: state.last_action.alertname, outcome: state.last_action.outcome }, { alertname: 'LLMServerDown', outcome: 'success' }, JSON.stringify(state));
+    }
+    return state.restarts === 1 && state.last_action !== null && state.pid !== null && state.pid !== before.pid && (await up()) ? state : undefined;
+  }).catch((err: unknown) => {
+    // A verdict stands as it is; a timeout tells what was seen last.
+    if (err instanceof AssertionError) throw err;
+    throw new Error(`${(err as Error).message}; last seen: ${JSON.stringify(seen)}`, { cause: err });
   });
   console.log(`# real llama-server, SIGKILL -> healthy in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   assert.notEqual(healed.pid, before.pid);
