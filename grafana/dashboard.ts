@@ -192,7 +192,7 @@ const rows: Row[] = [
       }),
       counts({
         title: 'Probe failures by reason', w: 8, h: 7, unit: 'short', noValue: 'no failures',
-        description: `Failures per bar and reason (llm_probe_failures_total): connect_refused, timeout, no_tokens, starting, saturated, ...; see docs/probes.md.`,
+        description: `Failures per bar and reason (llm_probe_failures_total): connect_refused, timeout, no_tokens, hung, starting, saturated, ...; see docs/probes.md.`,
         queries: [{ expr: `sum by (target, reason) (increase(llm_probe_failures_total${probe()}[$__interval])) > 0`, legendFormat: '{{target}} {{reason}}' }],
       }),
       table({

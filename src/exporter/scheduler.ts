@@ -5,7 +5,7 @@ import type { Logger } from '../lib/log.ts';
 import type { ProbeName } from '../probing/probes/index.ts';
 import type { AnyProbe } from '../probing/probes/types.ts';
 import type { RoundHistory, StoredRound } from './history.ts';
-import { initSeries, recordUp, runRound, type RoundReport } from '../probing/round.ts';
+import { initSeries, recordUp, runRound, upGauge, type RoundReport } from '../probing/round.ts';
 import type { SeriesStore } from '../probing/series.ts';
 
 /** Time as the scheduler sees it; tests pass a fake one. */
@@ -150,10 +150,16 @@ export class Scheduler {
     return state && this.#round(state);
   }
 
+  /** A probe failed: the server is not up, now, not when the round ends (a frozen one takes every deadline). */
+  #down(state: TargetState, model: string | undefined): void {
+    state.upModel ??= model ?? '';
+    this.#o.store.set(state.target.name, upGauge, 0, { model: state.upModel });
+  }
+
   async #round(state: TargetState, stop = this.#stop.signal): Promise<RoundReport | undefined> {
     const { store, history, logger, clock, probeTable, apiKeys } = this.#o;
     const { target, module } = state;
-    const report = await runRound({ target: { ...target, apiKey: apiKeys?.forTarget(target) }, module, store, stop, now: () => clock.now(), knownModel: state.model, probeTable });
+    const report = await runRound({ target: { ...target, apiKey: apiKeys?.forTarget(target) }, module, store, stop, now: () => clock.now(), knownModel: state.model, probeTable, onProbeFailed: (model) => this.#down(state, model) });
     if (stop.aborted) return undefined;
     if (report.skipped !== undefined) {
       // Nothing is known of the server: its series and last result stay as they were, and the next

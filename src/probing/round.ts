@@ -10,14 +10,15 @@ import { probes as probeTable, type ProbeName } from './probes/index.ts';
 import type { AnyProbe, FailureReason, ProbeResult, RoundState } from './probes/types.ts';
 import { counter, gauge, histogram, StagedRecorder, type SeriesStore } from './series.ts';
 
-export const upGauge = gauge('llm_server_up', '1 when every probe of the last round succeeded, else 0.', ['model']);
+export const upGauge = gauge('llm_server_up', '1 when every probe of the last round succeeded, else 0; 0 as soon as a probe of the round under way fails.', ['model']);
+export const targetInfo = gauge('llm_target_info', 'Always 1: the module that probes the target, its server type, and whether that type may accept connections and answer nothing while it loads (the rules wait longer for those).', ['module', 'server', 'silent_while_loading']);
 export const successGauge = gauge('llm_probe_success', '1 when the last run of the probe succeeded, else 0.', ['probe']);
 export const durationGauge = gauge('llm_probe_duration_seconds', 'Duration of the last run of the probe.', ['probe']);
 export const latencyHistogram = histogram('llm_probe_latency_seconds', 'Distribution of probe durations, failed probes included.', ['probe'], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]);
 export const probesCounter = counter('llm_probes_total', 'Probes run.', ['probe']);
 export const failuresCounter = counter('llm_probe_failures_total', 'Failed probes by reason.', ['probe', 'reason']);
 export const failureReasonGauge = gauge('llm_probe_failure_reason', 'Why the last run of the probe failed: 1 for its reason, 0 for the others; all 0 after a success.', ['probe', 'reason']);
-export const roundMetrics = [upGauge, successGauge, durationGauge, failureReasonGauge, latencyHistogram, probesCounter, failuresCounter];
+export const roundMetrics = [upGauge, targetInfo, successGauge, durationGauge, failureReasonGauge, latencyHistogram, probesCounter, failuresCounter];
 
 /** Every series a probe's own metrics may create, for stores that declare their families up front. */
 export const allMetrics = [...roundMetrics, ...new Set(Object.values(probeTable).flatMap((p: AnyProbe) => p.metrics))];
@@ -75,6 +76,8 @@ export interface RoundInput {
   deadline?: number | undefined;
   /** A seam: the probes to run instead of the real ones. */
   probeTable?: Partial<Record<ProbeName, AnyProbe>>;
+  /** Called when a probe fails, before the round ends: the server is not up, whatever comes next. */
+  onProbeFailed?: (model: string | undefined) => void;
 }
 
 const maxLogLines = 200;
@@ -84,6 +87,7 @@ const reasonsOf = (probe: ProbeName, table: Partial<Record<ProbeName, AnyProbe>>
 
 /** Pre-initialises a target's counters and reason gauges, so rules and increase() see even the first failure. */
 export function initSeries(store: SeriesStore, target: string, module: Module, table: Partial<Record<ProbeName, AnyProbe>> = probeTable): void {
+  store.set(target, targetInfo, 1, { module: module.name, server: module.server, silent_while_loading: String(servers[module.server].silentWhileLoading) });
   for (const probe of module.probes) {
     store.inc(target, probesCounter, { probe }, 0);
     for (const reason of reasonsOf(probe, table)) {
@@ -160,7 +164,10 @@ export async function runRound(input: RoundInput): Promise<RoundReport> {
     }
     const seconds = (now() - started) / 1000;
     if (result.success && result.model !== undefined) model = result.model;
-    if (!result.success) round.failures[name] = result;
+    if (!result.success) {
+      round.failures[name] = result;
+      input.onProbeFailed?.(model);
+    }
     store.commit(target.name, name, result.success ? staged : undefined);
     store.set(target.name, successGauge, result.success ? 1 : 0, { probe: name });
     store.set(target.name, durationGauge, seconds, { probe: name });

@@ -15,11 +15,13 @@ export const llamacpp: ServerType = {
   description: "llama.cpp's llama-server: 503 \"Loading model\" while loading (reported as starting); /health ok even when decoding hangs; progress from /metrics (--metrics)",
   thinking: templateThinking,
   healthPath: '/health',
+  silentWhileLoading: false,
   exampleModel: '/models/Qwen3-0.6B-Q8_0.gguf',
   requiresModel: false,
   matchModel: exactMatch,
   defaultProbes: ['health', 'models', 'progress', 'chat'],
   starting: (status, body) => status === 503 && body.includes('Loading model'),
+  progressThroughLoop: true,
   progress: {
     path: '/metrics',
     parse(body) {

@@ -15,6 +15,7 @@ export const ollama: ServerType = {
   description: 'Ollama: no /health, models load on first use (a cold model gets the load deadline), model required; thinking off through reasoning_effort "none"',
   thinking: (enabled) => (enabled ? {} : { reasoning_effort: 'none' }),
   healthPath: undefined,
+  silentWhileLoading: false,
   exampleModel: 'qwen3:0.6b',
   requiresModel: true,
   matchModel: (listing: readonly ListedModel[], wanted: string) => listing.find((m) => withTag(m.id) === withTag(wanted))?.id,

@@ -10,6 +10,7 @@ export const openai: ServerType = {
   description: 'any OpenAI-compatible server (the default): listing and a generation, no /health assumed',
   thinking: templateThinking,
   healthPath: undefined,
+  silentWhileLoading: true,
   exampleModel: 'Qwen/Qwen3-0.6B',
   requiresModel: false,
   matchModel: exactMatch,

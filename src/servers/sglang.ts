@@ -13,6 +13,7 @@ export const sglang: ServerType = {
   description: 'SGLang: refuses connections while loading, /health 503 while warming up or when its own test generation fails; progress from /metrics',
   thinking: templateThinking,
   healthPath: '/health',
+  silentWhileLoading: false,
   exampleModel: 'Qwen/Qwen3-0.6B',
   requiresModel: false,
   matchModel: exactMatch,

@@ -43,6 +43,12 @@ export interface ServerType {
   readonly healthPath: string | undefined;
   /** The server cannot pick a model itself (Ollama lists every model on disk): `model` is required. */
   readonly requiresModel: boolean;
+  /**
+   * It may accept connections and answer nothing while it loads. None of the known servers does
+   * (vLLM and SGLang refuse connections, llama.cpp answers 503, Ollama answers its listing): for
+   * them, a listing that times out is a frozen server, and the rules act on it at once.
+   */
+  readonly silentWhileLoading: boolean;
   /** A typical model id of this server type (Qwen3-0.6B as it names it): for messages, and the simulator's default. */
   readonly exampleModel: string;
   /** The listed id that serves `wanted`, or undefined. */
@@ -53,6 +59,8 @@ export interface ServerType {
   starting?(status: number, body: string): boolean;
   /** The server's own progress signal, if it has one. */
   readonly progress?: Endpoint<Progress>;
+  /** Its progress signal is answered by the decode loop itself (llama.cpp's /metrics): when the loop hangs, so does the signal. */
+  readonly progressThroughLoop?: boolean;
   /** Where a server says it is paused or asleep, read when a generation stalls. */
   readonly stallState?: Endpoint<'paused' | 'asleep' | undefined>;
   /** Ollama loads a model on first use: a cold probe gets a longer deadline (the load is aborted

@@ -16,6 +16,7 @@ export const vllm: ServerType = {
   description: 'vLLM: refuses connections while loading; /health is 503 when the engine is dead; progress from /metrics; thinking off through chat_template_kwargs',
   thinking: templateThinking,
   healthPath: '/health',
+  silentWhileLoading: false,
   exampleModel: 'Qwen/Qwen3-0.6B',
   requiresModel: false,
   matchModel: (listing: readonly ListedModel[], wanted: string) =>

@@ -46,7 +46,9 @@ test('serves probe results as metrics; a hung target does not hold up a healthy 
   assert.equal(value(text, 'llm_server_up{target="healthy",model="Qwen/Qwen3-0.6B"}'), 1);
   assert.equal(value(text, 'llm_probe_success{target="healthy",probe="chat"}'), 1);
   assert.ok(value(text, 'llm_probe_ttft_seconds{target="healthy",probe="chat"}')! > 0.015);
-  assert.ok(value(text, 'llm_probe_tokens_per_second{target="healthy",probe="chat"}')! > 50);
+  // Published when the client could time the tokens (chunks in reads of their own), and then right.
+  const rate = value(text, 'llm_probe_tokens_per_second{target="healthy",probe="chat"}');
+  assert.ok(rate === undefined || rate > 50, `tokens/s ${rate}`);
   assert.equal(value(text, 'llm_probe_success{target="healthy",probe="health"}'), 1, 'the vllm module probes /health too');
   assert.equal(value(text, 'llm_probe_failures_total{target="healthy",probe="models",reason="connect_refused"}'), 0, 'pre-initialised');
   assert.match(text, /^qwen_sentinel_build_info\{version="[^"]+",nodejs="v\d+/m);

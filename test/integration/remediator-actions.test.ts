@@ -111,6 +111,21 @@ test('process: SIGKILL follows when the server ignores SIGTERM for the grace per
   assert.equal(alive(first.grandchild), false);
 });
 
+test('process: a frozen server (SIGSTOP) gets SIGCONT after SIGTERM, as systemd sends it, and ends at once instead of sitting out the grace period', { timeout: 30_000 }, async () => {
+  const marker = join(dir, 'frozen-term');
+  const script = `${serverScript('frozen.json')}\nprocess.on('SIGTERM', () => { require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'term'); process.exit(0); });`;
+  // A grace period longer than this test's timeout: only a SIGTERM that is acted on ends it in time.
+  const { action } = processAction(script, { grace_period: '60s' });
+  await action.start();
+  const first = await pidsIn('frozen.json');
+  process.kill(first.pid, 'SIGSTOP');
+  await waitFor(async () => (await readFile(`/proc/${first.pid}/stat`, 'utf8')).split(') ')[1]!.startsWith('T'));
+  const outcome = await action.restart({ alertname: 'LLMServerUnresponsive', fingerprint: 'f' });
+  assert.equal(outcome.ok, true, outcome.message);
+  assert.equal(await readFile(marker, 'utf8'), 'term', 'the frozen server handled the SIGTERM itself');
+  assert.equal(alive(first.pid), false);
+});
+
 test('process: an unexpected exit is counted and, by default, not restarted', async () => {
   const { action, events, record } = processAction('setTimeout(() => process.exit(3), 100)');
   await action.start();

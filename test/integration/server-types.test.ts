@@ -46,7 +46,9 @@ describe('vllm', () => {
     assert.equal(r.values['llm_server_requests_waiting{progress}'], 0);
     assert.ok(r.values['llm_server_generation_tokens{progress}']! >= 0);
     assert.equal(r.values['llm_server_sleeping{progress}'], 0);
-    assert.ok(r.values['llm_probe_tokens_per_second{chat}']! > 0);
+    assert.ok(r.values['llm_probe_ttft_seconds{chat}']! > 0);
+    const rate = r.values['llm_probe_tokens_per_second{chat}'];
+    assert.ok(rate === undefined ? /decode rate not measured/.test(r.log) : rate > 0, r.log);
   });
 
   test('loading refuses connections: down as far as the wire can tell (the remediator knows it started it)', async () => {
@@ -75,8 +77,8 @@ describe('vllm', () => {
   test('hung: no token and no progress is a hang, and the message says the server made none', async () => {
     const s = await sim({ flavor: 'vllm', fault: 'hang-generation' });
     const r = await probe(s.url, 'vllm');
-    assert.equal(r.reasons.chat, 'no_tokens', r.log);
-    assert.match(r.report.probes.at(-1)!.message!, /the server made no progress \(0 running, 0 waiting, 0 tokens generated so far\)/);
+    assert.equal(r.reasons.chat, 'hung', r.log);
+    assert.match(r.report.probes.at(-1)!.message!, /the server's own count of generated tokens did not move \(0 running, 0 waiting, 0 tokens generated so far\)/);
   });
 
   test('engine dead: /health 5xx while the listing answers', async () => {
@@ -104,7 +106,7 @@ describe('sglang', () => {
     // a probe with a shorter deadline sees a timeout, and LLMServerEngineDead reads both.
     const hung = await sim({ flavor: 'sglang', fault: 'hang-generation' });
     const r = await probe(hung.url, 'sglang');
-    assert.deepEqual([r.reasons.health, r.reasons.chat], ['timeout', 'no_tokens']);
+    assert.deepEqual([r.reasons.health, r.reasons.chat], ['timeout', 'hung']);
     const quick = await sim({ flavor: 'sglang', fault: 'engine-dead', healthTimeoutMs: 100 });
     assert.equal((await probe(quick.url, 'sglang')).reasons.health, 'http_5xx');
   });
@@ -128,8 +130,9 @@ describe('llamacpp', () => {
     const hung = await sim({ flavor: 'llamacpp', fault: 'hang-generation' });
     const h = await probe(hung.url, 'llamacpp');
     assert.equal(h.reasons.health, 'ok', "llama.cpp's /health does not see a hung loop");
-    assert.equal(h.reasons.chat, 'timeout', h.log);
+    assert.equal(h.reasons.chat, 'hung', h.log);
     assert.match(h.log, /progress signal unreadable after the stall/);
+    assert.match(h.report.probes.at(-1)!.message!, /the progress signal, which the decode loop answers, does not answer either/);
   });
 
   test('asleep (--sleep-idle-seconds): /props says so', async () => {

@@ -169,3 +169,29 @@ test('a round the exporter could not run (out of file descriptors) is skipped, n
   assert.ok(failures.every((v) => v.value === 0), 'and no failure counted');
   assert.match(history.recent()[0]?.log.join('\n') ?? '', /round SKIPPED/);
 });
+
+test('up goes 0 as soon as a probe of the round fails, not when the round ends: a frozen server takes every deadline', async () => {
+  const s = store();
+  let upDuringChat: unknown;
+  const probeTable = {
+    models: fakeProbe('models', async () => ({ success: true, model: 'Qwen/Qwen3-0.6B' })),
+    health: fakeProbe('health', async () => ({ success: false, reason: 'timeout', message: 'no answer' })),
+    // Still running (a frozen server's next deadline): what does /metrics say of up meanwhile?
+    chat: fakeProbe('chat', async () => {
+      upDuringChat = (await series(s, 'llm_server_up')).map((v) => [v.labels, v.value]);
+      return { success: true };
+    }),
+  };
+  const scheduler = new Scheduler(oneTarget(['models', 'health', 'chat']), { store: s, history: new RoundHistory(), logger: silentLogger, probeTable });
+  await scheduler.runRound('t');
+  // A first round: labelled with the model the round has found so far.
+  assert.deepEqual(upDuringChat, [[{ target: 't', model: 'Qwen/Qwen3-0.6B' }, 0]]);
+  assert.deepEqual((await series(s, 'llm_server_up')).map((v) => [v.labels, v.value]), [[{ target: 't', model: 'Qwen/Qwen3-0.6B' }, 0]]);
+  // A later round: the same series goes 0 at the failure.
+  probeTable.health = fakeProbe('health');
+  await scheduler.runRound('t');
+  assert.deepEqual((await series(s, 'llm_server_up')).map((v) => [v.labels, v.value]), [[{ target: 't', model: 'Qwen/Qwen3-0.6B' }, 1]]);
+  probeTable.health = fakeProbe('health', async () => ({ success: false, reason: 'timeout', message: 'no answer' }));
+  await scheduler.runRound('t');
+  assert.deepEqual(upDuringChat, [[{ target: 't', model: 'Qwen/Qwen3-0.6B' }, 0]]);
+});

@@ -165,6 +165,8 @@ async function classifyStall(ctx: Pick<ProbeContext<GenerationOptions>, 'target'
   const after = await readProgress(ctx);
   if (after === undefined || 'success' in after) {
     ctx.log(`progress signal unreadable after the stall${after ? ` (${after.reason}: ${after.message})` : ''}: a hang`);
+    // Where the decode loop itself answers the progress signal (llama.cpp's /metrics), its silence confirms the hang.
+    if (ctx.target.server.progressThroughLoop && after?.reason === 'timeout') return fail('hung', `${failure.message}, and the progress signal, which the decode loop answers, does not answer either: the loop is stuck`);
     return failure;
   }
   ctx.log(`progress after the stall: ${describeProgress(after)}`);
@@ -176,6 +178,9 @@ async function classifyStall(ctx: Pick<ProbeContext<GenerationOptions>, 'target'
   // server says it is working or queueing (a counter bumped by a request that just finished is not).
   const busy = after.running === undefined && after.waiting === undefined ? true : (after.running ?? 0) + (after.waiting ?? 0) > 0;
   if (made !== undefined && made > 0 && busy) return fail('saturated', `${failure.message}, while the server generated ${made} tokens for other requests (${describeProgress(after)}): busy, not hung`);
+  // The server's own count of generated tokens stood still while the probe's request waited: a
+  // hang the server itself confirms, told apart from one only the client saw.
+  if (made === 0) return fail('hung', `${failure.message}, and the server's own count of generated tokens did not move (${describeProgress(after)})`);
   return { ...failure, message: `${failure.message}; the server made no progress (${describeProgress(after)})` };
 }
 
@@ -406,5 +411,5 @@ export function checkAnswer(options: GenerationOptions, g: Generation): ProbeFai
   return fail('unexpected_answer', `answer ${JSON.stringify(g.content.slice(0, 120))} does not match /${options.expect}/`);
 }
 
-export const generationReasons = [...transportReasons, 'model_missing', 'no_tokens', 'unexpected_answer', 'saturated', 'paused', 'asleep'] as const;
+export const generationReasons = [...transportReasons, 'model_missing', 'no_tokens', 'hung', 'unexpected_answer', 'saturated', 'paused', 'asleep'] as const;
 export const generationMetrics = [ttftGauge, rateGauge, tokensGauge, loadGauge, serverRateGauge, serverPromptGauge, ttftHistogram, itlHistogram];

@@ -12,6 +12,7 @@ export const failureReasons = [
   'model_missing',
   'bad_response',
   'no_tokens',
+  'hung',
   'unexpected_answer',
   'no_reasoning',
   'unauthorized',

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { positiveDuration } from '../../config/fields.ts';
 import { childEnv } from './env.ts';
-import { signalGroup } from './signal.ts';
+import { signalGroup, terminateGroup } from './signal.ts';
 import { defineAction, type Action, type ActionDeps, type ActionOutcome, type RestartContext } from './types.ts';
 
 export const commandSchema = z.strictObject({
@@ -54,7 +54,7 @@ export class CommandAction implements Action {
   #end(pgid: number): void {
     if (this.#ending.has(pgid)) return;
     this.#ending.add(pgid);
-    signalGroup(pgid, 'SIGTERM');
+    terminateGroup(pgid);
     setTimeout(() => {
       this.#ending.delete(pgid);
       if (this.#running.has(pgid)) signalGroup(pgid, 'SIGKILL');

@@ -5,7 +5,7 @@ import { positiveDuration } from '../../config/fields.ts';
 import type { OwnedProcess } from '../state.ts';
 import { childEnv } from './env.ts';
 import { argvOf, bootId, groupCarries, groupMembers, processesWithEnv, startTicks } from './proc.ts';
-import { signalGroup } from './signal.ts';
+import { signalGroup, terminateGroup } from './signal.ts';
 import { defineAction, type Action, type ActionDeps, type ActionOutcome, type RestartContext } from './types.ts';
 
 const argv = z.array(z.string().min(1)).min(1, 'needs at least the program to run');
@@ -152,7 +152,7 @@ class ProcessAction implements Action {
     if (groupMembers(pgid).length === 0) return;
     const { logger, target, clock } = this.#d;
     logger.warn({ target, pgid, why }, 'ending an orphaned model server group before starting a new one');
-    const sent = signalGroup(pgid, 'SIGTERM');
+    const sent = terminateGroup(pgid);
     if (sent === 'denied' || sent === 'refused') {
       logger.error({ target, pgid, why, result: sent }, 'cannot signal the orphaned model server group; leaving it');
       return;
@@ -262,7 +262,7 @@ class ProcessAction implements Action {
       stop.abort();
       return result;
     };
-    const sent = signalGroup(owned.pgid, 'SIGTERM');
+    const sent = terminateGroup(owned.pgid);
     if (sent === 'denied' || sent === 'refused') logger.error({ target, pid: owned.pid, pgid: owned.pgid, result: sent }, 'cannot signal the model server group');
     const graceful = await exitedWithin(this.#c.grace_period);
     // Children the server left behind (an engine subprocess, say) go with the group either way.

@@ -20,3 +20,13 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): SignalResult 
     throw err;
   }
 }
+
+/**
+ * SIGTERM to a group, then SIGCONT, as systemd ends a unit: a stopped (frozen, SIGSTOPped) process
+ * only acts on SIGTERM once it runs again, and would otherwise sit out the whole grace period.
+ */
+export function terminateGroup(pgid: number): SignalResult {
+  const sent = signalGroup(pgid, 'SIGTERM');
+  if (sent === 'sent') signalGroup(pgid, 'SIGCONT');
+  return sent;
+}
