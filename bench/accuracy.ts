@@ -62,7 +62,7 @@ export const accuracy: Suite = {
       );
     }
     out.notes.push(
-      `Simulator (flavor vllm: 4 tokens per chunk after the first) at each rate with --ttft=${ttftMs}ms; ${perRate} probes each through the exporter's /probe (module vllm, its default chat settings); error = |measured - set| / set, one sample per probe. Probes that failed: ${failed}.`,
+      `Simulator (flavor vllm: one token per chunk, as vLLM streams by default) at each rate with --ttft=${ttftMs}ms; ${perRate} probes each through the exporter's /probe (module vllm, its default chat settings); error = |measured - set| / set, one sample per probe. Probes that failed: ${failed}.`,
     );
 
     // The real llama-server, when the test suite's cached build is there.

@@ -17,7 +17,7 @@ export const simFlags = {
   'api-key': { type: 'string', placeholder: 'KEY', help: 'Require this key (Authorization: Bearer KEY) on the paths the flavor guards; not for ollama, which has no keys.' },
   'keep-alive': { type: 'string', default: '5m', placeholder: 'DURATION', help: 'ollama: unload the model after this long idle.' },
   slots: { type: 'string', placeholder: 'N', help: 'Requests generated at once (llama.cpp --parallel); default: the flavor\'s (llamacpp and ollama 1).' },
-  'stream-interval': { type: 'string', placeholder: 'N', help: "Tokens per streamed chunk after the first (vLLM's --stream-interval); default: vllm 4, others 1." },
+  'stream-interval': { type: 'string', placeholder: 'N', help: "Tokens per streamed chunk after the first (vLLM's --stream-interval); default 1, as every real server streams." },
   ...logFlags,
 } satisfies FlagSpecs;
 

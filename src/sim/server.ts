@@ -20,8 +20,10 @@ export interface SimOptions {
   /** 0 picks a free port. */
   port: number;
   flavor?: FlavorName;
-  /** The served model; default: the flavor's. */
+  /** The served model (llama.cpp: the .gguf path); default: the flavor's. */
   model?: string;
+  /** llama.cpp --alias: the names the model is listed under (the first, sorted, becomes its id); other flavors ignore them. */
+  aliases?: string[];
   ttftMs?: number;
   tokensPerSecond?: number;
   fault?: SimFault;
@@ -73,8 +75,12 @@ export async function startSim(options: SimOptions): Promise<RunningSim> {
     fault: () => fault,
     timers,
   });
+  const modelPath = options.model ?? flavor.server.exampleModel;
+  const aliases = flavor.aliases ? [...new Set(options.aliases ?? [])].sort() : [];
   const state: SimState = {
-    model: options.model ?? flavor.server.exampleModel,
+    model: aliases[0] ?? modelPath,
+    modelPath,
+    aliases,
     created: Math.floor(Date.now() / 1000),
     engine,
     fault: () => fault,
@@ -101,12 +107,20 @@ export async function startSim(options: SimOptions): Promise<RunningSim> {
     onCrash();
   };
 
+  // What the server's HTTP library adds: llama.cpp's cpp-httplib names itself, sends no Date,
+  // closes the connection after an error and marks streams unbuffered for proxies.
+  const wire = flavor.http ?? {};
   const send = (res: ServerResponse, reply: Reply) => {
     if (res.headersSent) return void res.end();
     const isText = typeof reply.body === 'string';
     const body = reply.body === undefined ? '' : isText ? (reply.body as string) : JSON.stringify(reply.body);
-    const type = reply.contentType ?? (isText ? 'text/plain; charset=utf-8' : 'application/json');
-    res.writeHead(reply.status, reply.body === undefined ? { 'content-length': 0 } : { 'content-type': type }).end(body);
+    const type = reply.contentType ?? (isText ? 'text/plain; charset=utf-8' : (wire.jsonType ?? 'application/json'));
+    res.writeHead(reply.status, {
+      ...wire.headers,
+      ...(reply.body === undefined ? {} : { 'content-type': type }),
+      'content-length': Buffer.byteLength(body),
+      ...(wire.closeOnError && reply.status >= 400 ? { connection: 'close' } : {}),
+    }).end(body);
   };
 
   const authorized = (req: IncomingMessage): boolean => {
@@ -116,6 +130,7 @@ export async function startSim(options: SimOptions): Promise<RunningSim> {
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    res.sendDate = !wire.noDate;
     const path = new URL(req.url ?? '/', 'http://sim').pathname;
     // The control endpoints answer whatever the fault and while loading, so tests can always reset.
     if (path === '/sim/fault') return controlFault(req, res);
@@ -170,14 +185,16 @@ export async function startSim(options: SimOptions): Promise<RunningSim> {
   }
 
   async function chat(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = parseJson(await readBody(req));
-    if (body === invalidJson || !isRecord(body)) return send(res, flavor.error(400, 'Invalid JSON in request body'));
+    const parsed = parseJson(await readBody(req));
+    if (parsed === invalidJson) return send(res, flavor.invalidJson?.() ?? flavor.error(400, 'Invalid JSON in request body'));
+    // JSON that is not an object has no `messages`: the request is refused for that.
+    const body = isRecord(parsed) ? parsed : {};
     if (typeof body.model === 'string' && !flavor.modelMatches(body.model, state.model)) {
       return send(res, flavor.error(404, flavor.modelMissing(body.model)));
     }
     const thinking = flavor.thinking(body);
     if (typeof thinking === 'string') return send(res, flavor.error(400, thinking));
-    const result = planChat(body, thinking);
+    const result = planChat(body, thinking, flavor.request);
     if (!result.ok) return send(res, flavor.error(result.status, result.message));
     if (fault === 'error') return send(res, flavor.error(500, 'EngineCore encountered an issue (simulated fault)'));
     // A dead engine behind FastAPI: 500 with an empty body.
@@ -196,7 +213,7 @@ export async function startSim(options: SimOptions): Promise<RunningSim> {
       for (const p of payloads) res.write(`data: ${JSON.stringify(p)}\n\n`);
     };
     const head = () => {
-      if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' }).flushHeaders();
+      if (!res.headersSent) res.writeHead(200, { ...wire.headers, ...(wire.streamHeaders ?? { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' }) }).flushHeaders();
     };
     // vLLM and SGLang send the 200 before the first token exists: a hung engine shows exactly this.
     if (plan.stream && flavor.headers === 'at-once') head();
@@ -214,10 +231,13 @@ export async function startSim(options: SimOptions): Promise<RunningSim> {
       },
       tokens(tokens, last) {
         if (plan.stream) {
-          head();
-          write(streamer.tokens(tokens, first, last));
+          const payloads = streamer.tokens(tokens, first, last);
           first = false;
+          // Ollama writes its headers with its first chunk, and a token it does not show makes none.
+          if (payloads.length > 0 || flavor.headers !== 'with-first-token') head();
+          write(payloads);
           if (last) {
+            head();
             write(streamer.ended());
             res.end('data: [DONE]\n\n');
           }

@@ -21,6 +21,8 @@ export interface RunningLlamaServer {
   process: ChildProcess;
   /** What /health answered from spawn until 200, consecutive duplicates merged. */
   startup: HealthObservation[];
+  /** What each of StartOptions.watch answered meanwhile, polled right after /health. */
+  watched: Record<string, HealthObservation[]>;
   /** The last output lines (llama-server logs to stderr), for failure messages. */
   output(): string;
   stop(): Promise<void>;
@@ -85,6 +87,8 @@ export interface StartOptions {
   args?: string[];
   /** How long loading may take before giving up (cold page cache: ~3.5 s measured). */
   timeoutMs?: number;
+  /** Further GET paths to poll with /health while the server starts (e.g. /v1/models). */
+  watch?: string[];
 }
 
 /** The argv that runs the tiny model on 127.0.0.1:port, as the tests (and a remediator) start it. */
@@ -159,24 +163,30 @@ export async function startLlamaServer(options: StartOptions = {}): Promise<Runn
   };
 
   const startup: HealthObservation[] = [];
+  const watched: Record<string, HealthObservation[]> = Object.fromEntries((options.watch ?? []).map((path) => [path, []]));
   const started = performance.now();
+  const observe = async (path: string, into: HealthObservation[]): Promise<number | 'refused'> => {
+    let status: number | 'refused';
+    let body = '';
+    try {
+      const res = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(2000) });
+      status = res.status;
+      body = await res.text();
+    } catch {
+      status = 'refused';
+    }
+    const last = into.at(-1);
+    if (last && last.status === status && last.body === body) last.count++;
+    else into.push({ status, body, atMs: Math.round(performance.now() - started), count: 1 });
+    return status;
+  };
   const deadline = started + (options.timeoutMs ?? 30_000);
   try {
     for (;;) {
       if (exited !== undefined) throw new Error(`llama-server ${exited} before becoming healthy`);
       if (performance.now() > deadline) throw new Error(`llama-server not healthy after ${options.timeoutMs ?? 30_000} ms`);
-      let status: number | 'refused';
-      let body = '';
-      try {
-        const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
-        status = res.status;
-        body = await res.text();
-      } catch {
-        status = 'refused';
-      }
-      const last = startup.at(-1);
-      if (last && last.status === status && last.body === body) last.count++;
-      else startup.push({ status, body, atMs: Math.round(performance.now() - started), count: 1 });
+      const status = await observe('/health', startup);
+      for (const [path, into] of Object.entries(watched)) await observe(path, into);
       if (status === 200) break;
       // Poll quickly: the "503 Loading model" phase lasts about a second with a warm page cache.
       await sleep(10);
@@ -185,5 +195,5 @@ export async function startLlamaServer(options: StartOptions = {}): Promise<Runn
     await stop();
     throw new Error(`${(error as Error).message}\n--- llama-server output (tail) ---\n${tail}`, { cause: error });
   }
-  return { url, pid, process: child, startup, output: () => tail, stop };
+  return { url, pid, process: child, startup, watched, output: () => tail, stop };
 }

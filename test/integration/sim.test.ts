@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { startSim, type RunningSim, type SimOptions } from '../../src/sim/server.ts';
 import { freePort } from '../../src/lib/system.ts';
+import { flavorNames } from '../../src/sim/flavors/index.ts';
 
 const running = new Set<RunningSim>();
 after(() => Promise.all([...running].map((s) => s.close())));
@@ -50,7 +51,7 @@ describe('vllm flavor', () => {
     assert.deepEqual([health.status, await health.text()], [200, '']);
   });
 
-  test('stream: role chunk with the first output, reasoning with its deprecated copy, several tokens per chunk, usage from usage', async () => {
+  test('stream: role chunk with the first output, reasoning with its deprecated copy, one token per chunk, usage from usage', async () => {
     const s = await sim({ flavor: 'vllm' });
     const events = await stream(s, ask({ max_tokens: 30, stream_options: { include_usage: true } }));
     assert.equal(events.at(-1), '[DONE]');
@@ -59,10 +60,19 @@ describe('vllm flavor', () => {
     const deltas = chunks.slice(1, -1).map((c) => c.choices[0].delta);
     assert.ok(deltas.some((d) => d.reasoning && d.reasoning === d.reasoning_content), 'delta.reasoning with the reasoning_content copy');
     assert.ok(deltas.some((d) => d.content), 'then content');
-    assert.ok(chunks.length - 2 < 30, `${chunks.length - 2} chunks carry 30 tokens`);
+    // --stream-interval 1: every shown token its own chunk; <think>, \n, </think> and \n\n none.
+    assert.equal(deltas.length, 30 - 4, '30 tokens, 4 of them hidden');
     assert.equal(chunks.at(-2).choices[0].finish_reason, 'length');
     assert.deepEqual({ ...chunks.at(-1), usage: undefined }, { ...chunks.at(-1), choices: [], usage: undefined });
     assert.equal(chunks.at(-1).usage.completion_tokens, 30);
+  });
+
+  test('--stream-interval N: N tokens per chunk after the first', async () => {
+    const s = await sim({ flavor: 'vllm', streamInterval: 4 });
+    const chunks = chunksOf(await stream(s, ask({ ...off, max_tokens: 21, stream_options: { include_usage: true } })));
+    const pieces = chunks.slice(1, -1).map((c) => c.choices[0].delta.content);
+    assert.deepEqual(pieces.map((p) => p.split(' ').length - (p.startsWith(' ') ? 1 : 0)), [1, 4, 4, 4, 4, 4]);
+    assert.equal(chunks.at(-1).usage.completion_tokens, 21);
   });
 
   test('non-streamed: message.reasoning (and its copy); thinking off through chat_template_kwargs', async () => {
@@ -172,6 +182,24 @@ describe('sglang flavor', () => {
   });
 });
 
+describe('sglang flavor: --api-key', () => {
+  test('/health*, /ready* and /metrics* stay open; the rest wants the key; an admin-only path wants an admin key it does not have', async () => {
+    const s = await sim({ flavor: 'sglang', apiKey: 'sk-sim-test' });
+    const auth = { headers: { authorization: 'Bearer sk-sim-test' }, signal: AbortSignal.timeout(3000) };
+    assert.deepEqual([(await get(s, '/health')).status, (await get(s, '/health_generate')).status, (await get(s, '/metrics')).status], [200, 200, 200]);
+    // Open by prefix (utils/auth.py): no 401, and no route either.
+    assert.deepEqual(await json(get(s, '/ready')), { detail: 'Not Found' });
+    for (const path of ['/v1/models', '/get_model_info', '/hicache/storage-backend']) {
+      const res = await get(s, path);
+      assert.deepEqual([path, res.status, await res.json()], [path, 401, { error: 'Unauthorized' }]);
+    }
+    assert.equal((await fetch(`${s.url}/v1/models`, auth)).status, 200);
+    const admin = await fetch(`${s.url}/hicache/storage-backend`, auth);
+    assert.equal(admin.status, 400, 'the key opens the door, the handler wants --admin-api-key');
+    assert.match((await json(admin)).error, /requires admin API key/);
+  });
+});
+
 describe('llamacpp flavor', () => {
   test('503 "Loading model" on every path while loading, before the key is checked', async () => {
     const s = await sim({ flavor: 'llamacpp', startupDelayMs: 800, apiKey: 'sk-sim-test' });
@@ -231,6 +259,59 @@ describe('llamacpp flavor', () => {
     await assert.rejects(get(s, '/slots', 300), { name: 'TimeoutError' });
     assert.equal((await json(get(s, '/props'))).total_slots, 1);
   });
+
+  test('the listing: the model path as id, listed under aliases too; --alias names it (the first, sorted)', async () => {
+    const plain = await sim({ flavor: 'llamacpp', model: '/models/tiny.gguf' });
+    const one = (await json(get(plain, '/v1/models'))).data[0];
+    assert.deepEqual([one.id, one.aliases, one.owned_by], ['/models/tiny.gguf', ['/models/tiny.gguf'], 'llamacpp']);
+    assert.deepEqual(Object.keys(one.meta), ['vocab_type', 'n_vocab', 'n_ctx', 'n_ctx_train', 'n_embd', 'n_params', 'size', 'ftype']);
+    const named = await sim({ flavor: 'llamacpp', model: '/models/tiny.gguf', aliases: ['zeta', 'alpha', 'zeta'] });
+    const listing = await json(get(named, '/v1/models'));
+    assert.deepEqual([listing.data[0].id, listing.data[0].aliases, listing.models[0].name], ['alpha', ['alpha', 'zeta'], 'alpha']);
+    const props = await json(get(named, '/props'));
+    assert.deepEqual([props.model_alias, props.model_path], ['alpha', '/models/tiny.gguf']);
+    const reply = await json(post(named, '/v1/chat/completions', ask({ ...off, model: 'anything', max_tokens: 2 })));
+    assert.equal(reply.model, 'alpha', 'the request\'s model is ignored; the answer names the id');
+  });
+
+  test('/props: the 19 keys of llama-server 80fb11a', async () => {
+    const s = await sim({ flavor: 'llamacpp' });
+    const props = await json(get(s, '/props'));
+    assert.deepEqual(Object.keys(props), ['default_generation_settings', 'total_slots', 'model_alias', 'model_ftype', 'model_path', 'modalities', 'media_marker', 'endpoint_slots', 'endpoint_props', 'endpoint_metrics', 'ui', 'ui_settings', 'chat_template', 'chat_template_caps', 'bos_token', 'eos_token', 'build_info', 'is_sleeping', 'cors_proxy_enabled']);
+    assert.deepEqual([props.model_path, props.model_alias, props.is_sleeping, props.default_generation_settings.n_ctx], ['/models/Qwen3-0.6B-Q8_0.gguf', '/models/Qwen3-0.6B-Q8_0.gguf', false, 4096]);
+  });
+
+  test('requests as llama-server reads them: invalid JSON 500, max_tokens 0 one token, empty messages 200, a bad max_tokens 400', async () => {
+    const s = await sim({ flavor: 'llamacpp' });
+    const broken = await post(s, '/v1/chat/completions', '{nope');
+    const error = (await json(broken)).error;
+    assert.deepEqual([broken.status, error.code, error.type], [500, 500, 'server_error']);
+    assert.match(error.message, /^\[json\.exception\.parse_error\.101\] parse error/);
+    // max_tokens 0: the token sampled after the prompt is still decoded; with thinking on it is <think>.
+    const zero = chunksOf(await stream(s, ask({ max_tokens: 0, stream_options: { include_usage: true } })));
+    assert.deepEqual(zero.map((c) => c.choices[0]?.delta ?? 'usage'), [{ role: 'assistant', content: null }, {}, 'usage']);
+    assert.deepEqual([zero.at(-2).choices[0].finish_reason, zero.at(-1).usage.completion_tokens], ['length', 1]);
+    const plainZero = await json(post(s, '/v1/chat/completions', ask({ ...off, max_tokens: 0 })));
+    assert.deepEqual([plainZero.choices[0].message.content, plainZero.choices[0].finish_reason, plainZero.usage.completion_tokens], ['I', 'length', 1]);
+    assert.equal((await json(post(s, '/v1/chat/completions', { messages: [], ...off }))).choices[0].finish_reason, 'stop');
+    for (const [body, message] of [[ask({ max_tokens: 'x' }), "Field 'max_tokens': [json.exception.type_error.302] type must be number, but is string"], [{}, "'messages' is required"], [[1], "'messages' is required"]] as const) {
+      const res = await post(s, '/v1/chat/completions', body);
+      assert.deepEqual([res.status, await res.json()], [400, { error: { code: 400, message, type: 'invalid_request_error' } }]);
+    }
+    assert.equal((await json(post(s, '/v1/chat/completions', ask({ ...off, max_tokens: -1 })))).choices[0].finish_reason, 'stop', 'negative: no limit');
+  });
+
+  test("cpp-httplib's headers: Server, Content-Length, no Date; streams unbuffered; errors close the connection", async () => {
+    const s = await sim({ flavor: 'llamacpp' });
+    const models = await get(s, '/v1/models');
+    const body = await models.text();
+    assert.deepEqual([models.headers.get('server'), models.headers.get('content-type'), models.headers.get('content-length'), models.headers.get('date')], ['llama.cpp', 'application/json; charset=utf-8', String(Buffer.byteLength(body)), null]);
+    const streamed = await post(s, '/v1/chat/completions', ask({ ...off, stream: true, max_tokens: 2 }));
+    assert.deepEqual([streamed.headers.get('content-type'), streamed.headers.get('x-accel-buffering'), streamed.headers.get('content-length'), streamed.headers.get('server')], ['text/event-stream', 'no', null, 'llama.cpp']);
+    await streamed.text();
+    const missing = await get(s, '/nothing');
+    assert.deepEqual([missing.status, missing.headers.get('connection'), await missing.json()], [404, 'close', { error: { message: 'File Not Found', type: 'not_found_error', code: 404 } }]);
+  });
 });
 
 describe('ollama flavor', () => {
@@ -270,6 +351,28 @@ describe('ollama flavor', () => {
     const missing = await post(s, '/v1/chat/completions', ask({ model: 'llama3' }));
     assert.deepEqual([missing.status, await missing.json()], [404, { error: { message: "model 'llama3' not found", type: 'not_found_error', param: null, code: null } }]);
   });
+});
+
+describe('token accounting: usage counts every generated token, deltas show none of the hidden ones', () => {
+  // Qwen3 with thinking on: <think> \n, 11 reasoning tokens, </think> \n\n, 21 answer tokens, <|im_end|>.
+  const thinkingOn: Record<string, Record<string, unknown>> = { vllm: {}, sglang: {}, llamacpp: {}, ollama: { model: 'qwen3:0.6b' } };
+  for (const flavor of flavorNames) {
+    test(`${flavor}: 37 tokens, 32 of them shown, no think tag in any delta`, async () => {
+      const s = await sim({ flavor });
+      const chunks = chunksOf(await stream(s, ask({ ...thinkingOn[flavor], stream_options: { include_usage: true } })));
+      const deltas = chunks.flatMap((c) => c.choices.map((choice: { delta: Record<string, unknown> }) => choice.delta));
+      const reasoning = deltas.filter((d) => d.reasoning || d.reasoning_content);
+      const content = deltas.filter((d) => d.content);
+      assert.deepEqual([reasoning.length, content.length], [11, 21]);
+      const text = deltas.map((d) => `${d.reasoning ?? d.reasoning_content ?? ''}${d.content ?? ''}`).join('');
+      assert.ok(!/<\/?think>|<\|im_end\|>/.test(text), text);
+      assert.ok(text.startsWith('Okay,') && text.endsWith('with code.'), text);
+      assert.equal(chunks.at(-1).usage.completion_tokens, 37, 'the 5 hidden tokens are counted');
+      const plain = await json(post(s, '/v1/chat/completions', ask({ ...thinkingOn[flavor] })));
+      assert.equal(plain.usage.completion_tokens, 37);
+      assert.ok(plain.choices[0].message.content.startsWith('I am Qwen'), plain.choices[0].message.content);
+    });
+  }
 });
 
 describe('faults', () => {

@@ -47,16 +47,22 @@ export const ollama: Flavor = {
     };
   },
   streamer(meta, plan) {
+    let roleSent = false;
     return {
       started: () => [],
-      tokens(tokens, first) {
-        // One chunk per kind: a piece holding thinking and content is split, reasoning first.
+      tokens(tokens) {
+        // One chunk per kind: a piece holding thinking and content is split, reasoning first. A
+        // piece with neither (its thinking parser ate <think>) is not sent; the role goes with the first.
         const reasoning = textOf(tokens, 'reasoning');
         const content = textOf(tokens, 'content');
         const out: object[] = [];
         if (reasoning) out.push({ content: '', reasoning });
-        if (content || (!reasoning && first)) out.push({ content });
-        return out.map((delta, i) => frame(meta, { choices: [{ index: 0, delta: first && i === 0 ? { role: 'assistant', ...delta } : delta, finish_reason: null }] }));
+        if (content) out.push({ content });
+        return out.map((delta) => {
+          const withRole = roleSent ? delta : { role: 'assistant', ...delta };
+          roleSent = true;
+          return frame(meta, { choices: [{ index: 0, delta: withRole, finish_reason: null }] });
+        });
       },
       ended: () => [frame(meta, { choices: [{ index: 0, delta: {}, finish_reason: plan.finishReason }] }), ...(plan.includeUsage ? [frame(meta, { choices: [], usage: usageOf(plan) })] : [])],
     };

@@ -1,7 +1,7 @@
 // SGLang's server (python/sglang/srt/entrypoints/http_server.py, openai/serving_chat.py,
 // metrics/collector.py, utils/auth.py): listens only once its subprocesses run, then /health 503
 // until the warm-up generation is done; reasoning as reasoning_content; flat OpenAI errors.
-import { maxModelLen, textOf, usageOf, type ChunkMeta } from '../completion.ts';
+import { maxModelLen, shown, textOf, usageOf, type ChunkMeta } from '../completion.ts';
 import { servers } from '../../servers/index.ts';
 import { exposition, type Flavor, type Reply } from './types.ts';
 
@@ -20,7 +20,11 @@ export const sglang: Flavor = {
   headers: 'at-once',
   slots: 64,
   streamInterval: 1,
-  guarded: (path) => !path.startsWith('/health') && !path.startsWith('/metrics'),
+  // utils/auth.py decide_request_auth: /health*, /ready* and /metrics* stay open under --api-key
+  // (prefix matches), every other path wants the key. Admin paths (ADMIN_OPTIONAL) take the same
+  // key when no --admin-api-key is set; ADMIN_FORCE would answer 403, but http_server.py marks no
+  // path so (its FIXME): the admin-only ones check for the admin key themselves and answer 400.
+  guarded: (path) => !/^\/(health|ready|metrics)/.test(path),
   unauthorized: { status: 401, body: { error: 'Unauthorized' } },
   thinking: (body) => (body.chat_template_kwargs as { enable_thinking?: unknown } | undefined)?.enable_thinking !== false,
   modelMatches: (requested, served) => requested === served,
@@ -42,6 +46,8 @@ export const sglang: Flavor = {
     return {
       [servers.sglang.healthPath!]: health,
       '/health_generate': health,
+      // An admin path that wants --admin-api-key, which the simulator never has.
+      '/hicache/storage-backend': () => ({ status: 400, body: { error: 'This endpoint requires admin API key, but this server was started without one (admin-api-key). Restart with --admin-api-key to enable.' } }),
       '/get_model_info': () => ({ status: 200, body: { model_path: state.model, tokenizer_path: state.model, is_generation: true, preferred_sampling_params: null, weight_version: 'default' } }),
       [servers.sglang.progress!.path]: () =>
         exposition([
@@ -60,7 +66,7 @@ export const sglang: Flavor = {
       tokens(tokens, first) {
         const role = first ? [frame(meta, { choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null, matched_stop: null }] })] : [];
         const deltas = tokens
-          .filter((t) => t.kind !== 'eos')
+          .filter(shown)
           .map((t) => frame(meta, { choices: [{ index: 0, delta: t.kind === 'reasoning' ? { reasoning_content: t.text } : { content: t.text }, logprobs: null, finish_reason: null, matched_stop: null }] }));
         return [...role, ...deltas];
       },

@@ -1,4 +1,4 @@
-import type { ChatPlan, ChunkMeta, SimToken } from '../completion.ts';
+import type { ChatPlan, ChunkMeta, RequestRules, SimToken } from '../completion.ts';
 import type { Engine, LatencyHistogram } from '../engine.ts';
 import type { SimFault } from '../faults.ts';
 import type { ServerType } from '../../servers/types.ts';
@@ -12,7 +12,12 @@ export interface Reply {
 
 /** What a flavor's endpoints can read of the running simulator. */
 export interface SimState {
+  /** The id the listing and every completion name: the served name, or llama.cpp's first --alias. */
   model: string;
+  /** The model as given (llama.cpp: the .gguf path, /props model_path). */
+  modelPath: string;
+  /** llama.cpp --alias names, sorted and without duplicates (empty: none given). */
+  aliases: readonly string[];
   created: number;
   engine: Engine;
   fault(): SimFault;
@@ -30,9 +35,26 @@ export interface SimState {
 export interface Streamer {
   /** A slot took the request: prompt processing starts (llama.cpp's timings count from here). */
   started(): object[];
+  /** One engine step's tokens; `first` for the engine's first output. Tokens no server shows
+   * (see SimToken) send no delta, but the first output still brings the role chunk where a server
+   * sends one then. */
   tokens(tokens: SimToken[], first: boolean, last: boolean): object[];
   /** After the last token: the finish and usage chunks a flavor sends on their own. */
   ended(): object[];
+}
+
+/** The HTTP library's own part of an answer (cpp-httplib for llama.cpp). */
+export interface HttpDetails {
+  /** Headers on every answer (llama.cpp: `Server: llama.cpp`). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Content type of a JSON answer (default application/json). */
+  readonly jsonType?: string;
+  /** Content type and extra headers of an event stream (default text/event-stream; charset=utf-8, Cache-Control: no-cache). */
+  readonly streamHeaders?: Readonly<Record<string, string>>;
+  /** Send no Date header. */
+  readonly noDate?: boolean;
+  /** An error answer (4xx, 5xx) closes the connection (`Connection: close`). */
+  readonly closeOnError?: boolean;
 }
 
 /**
@@ -47,6 +69,14 @@ export interface Flavor {
   readonly description: string;
   /** Where the listing answers (llama.cpp also at /models). */
   readonly listingPaths: readonly string[];
+  /** --alias names the model: listed as its id (the first, sorted) and under `aliases` (llama.cpp). */
+  readonly aliases?: boolean;
+  /** How it reads max_tokens and messages (default: vLLM's rules). */
+  readonly request?: RequestRules;
+  /** What a body that is not JSON gets (default: the flavor's 400). */
+  invalidJson?(): Reply;
+  /** What its HTTP library adds to every answer; the default is Node's (Date, chunked streams). */
+  readonly http?: HttpDetails;
   /** A header that carries the API key besides Authorization: Bearer (llama.cpp's X-Api-Key). */
   readonly keyHeader?: string;
   /** The server has API keys at all (Ollama has none). */

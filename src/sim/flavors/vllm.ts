@@ -1,7 +1,7 @@
 // vLLM's OpenAI server, as its source has it (vllm/entrypoints/openai/chat_completion/serving.py,
 // models/serving.py, serve/instrumentator/health.py, v1/metrics/loggers.py, server_utils.py).
 import { randomUUID } from 'node:crypto';
-import { maxModelLen, textOf, usageOf, type ChatPlan, type ChunkMeta, type SimToken } from '../completion.ts';
+import { maxModelLen, shown, textOf, usageOf, type ChatPlan, type ChunkMeta, type SimToken } from '../completion.ts';
 import { servers } from '../../servers/index.ts';
 import { exposition, type Flavor } from './types.ts';
 
@@ -18,7 +18,7 @@ const thinkingEfforts = ['low', 'medium', 'high'];
 
 export const vllm: Flavor = {
   server: servers.vllm,
-  description: 'vLLM: refuses connections while loading; /health 503 when the engine is dead; several tokens per chunk; /metrics, /is_sleeping, /is_paused',
+  description: 'vLLM: refuses connections while loading; /health 503 when the engine is dead; one token per chunk (--stream-interval 1); /metrics, /is_sleeping, /is_paused',
   listingPaths: ['/v1/models'],
   apiKeys: true,
   modelMissing: (model) => `The model \`${model}\` does not exist.`,
@@ -26,7 +26,8 @@ export const vllm: Flavor = {
   startup: 'refuse',
   headers: 'at-once',
   slots: 256,
-  streamInterval: 4,
+  // --stream-interval defaults to 1 (vllm/config/scheduler.py): each token its own chunk.
+  streamInterval: 1,
   guarded: (path) => /^\/(v1|v2|inference|cohere)(\/|$)/.test(path),
   unauthorized: { status: 401, body: { error: 'Unauthorized' } },
   thinking(body) {
@@ -76,6 +77,8 @@ export const vllm: Flavor = {
       started: () => [],
       tokens(tokens, first, last) {
         const role = first ? [frame(meta, { choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] })] : [];
+        // The qwen3 reasoning parser returns no delta for <think> and </think>: no chunk, unless it ends the stream.
+        if (!last && !tokens.some(shown)) return role;
         const choice = { index: 0, delta: delta(tokens), logprobs: null, finish_reason: last ? plan.finishReason : null, ...(last ? { stop_reason: null } : {}) };
         return [...role, frame(meta, { choices: [choice] })];
       },
