@@ -110,7 +110,7 @@ export function checkStatus(status: number, keySent = false): ProbeFailure | und
   // A wrong or missing API key, or a path the key may not use: no restart fixes that, so both are
   // `unauthorized` (alert rules read it), and the message says which.
   if (status === 401) return fail('unauthorized', keySent ? 'HTTP 401: the server refused the API key sent' : 'HTTP 401: the server wants an API key and none was sent (set api_key_file or api_key_env)');
-  if (status === 403) return fail('unauthorized', keySent ? 'HTTP 403 forbidden: the API key is a credential the server knows, but this path is not allowed (SGLang answers so on its admin paths)' : 'HTTP 403 forbidden: no API key was sent (some servers answer 403, not 401, when one is missing), or this path is not allowed');
+  if (status === 403) return fail('unauthorized', keySent ? 'HTTP 403 forbidden: the API key is a credential the server knows, but this path is not allowed' : 'HTTP 403 forbidden: no API key was sent (some servers answer 403, not 401, when one is missing), or this path is not allowed');
   if (status >= 500) return fail('http_5xx', `HTTP ${status}`);
   if (status >= 400) return fail('http_4xx', `HTTP ${status}`);
   // Redirects are not followed: an API that answers one is not answering the probe.

@@ -55,7 +55,8 @@ test('reasoning counts as a token for TTFT, apart from the answer; vLLM\'s dupli
   assert.equal(g.firstToken, 20);
   assert.equal(g.firstContent, 40);
   assert.equal(g.reasoningTokens, 2);
-  assert.equal(g.contentTokens, 2);
+  // Four tokens, two shown as reasoning, one as the answer: the fourth (EOS) is neither.
+  assert.equal(g.contentTokens, 1);
   assert.equal(g.content, 'OK');
   // The server's own count wins when it gives one.
   assert.equal(parse(0, [[20, chunk({ reasoning_content: 'x' })], [30, chunk({ content: 'y' })], [30, usage(9, 7)], [31, '[DONE]']]).reasoningTokens, 7);
@@ -117,4 +118,22 @@ test('a rate no server reaches for one stream is not published, however the read
   const fast = parseReads([...[0, 1, 2, 3, 4, 5, 6, 7].map((i): [number, number, string] => [100 + i * 0.05, i + 1, chunk({ content: 'x' })]), [100.4, 9, chunk({}, 'stop')], [100.4, 9, usage(9)], [100.5, 10, '[DONE]']]);
   assert.ok((decodeRate(fast) ?? 0) > 10_000);
   assert.match((measureDecodeRate(fast) as { unmeasured: string }).unmeasured, /no server's decode rate/);
+});
+
+test('without the server\'s split, tokens no chunk shows (<think>, </think>, blank lines, EOS) count as neither reasoning nor answer', () => {
+  // The tiny Qwen3 on llama-server: 14 tokens, 8 shown as reasoning, 2 as the answer, 4 hidden.
+  const g = parse(0, [
+    [10, chunk({ role: 'assistant', content: null })],
+    ...[1, 2, 3, 4, 5, 6, 7, 8].map((i): [number, string] => [10 + i, chunk({ reasoning_content: 'r' })]),
+    [20, chunk({ content: 'OK' })],
+    [21, chunk({ content: '!' })],
+    [22, chunk({}, 'stop')],
+    [22, usage(14)],
+    [23, '[DONE]'],
+  ]);
+  assert.equal(g.tokens, 14);
+  assert.equal(g.reasoningTokens, 8);
+  assert.equal(g.contentTokens, 2);
+  // With the server's split (vLLM's completion_tokens_details), its count wins.
+  assert.equal(parse(0, [[10, chunk({ reasoning: 'r' })], [20, chunk({ content: 'OK' })], [20, usage(14, 11)], [21, '[DONE]']]).contentTokens, 3);
 });

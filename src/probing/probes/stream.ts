@@ -267,6 +267,7 @@ export class CompletionParser {
   #finishReason: string | undefined;
   chunks = 0;
   reasoningChunks = 0;
+  contentChunks = 0;
   done = false;
 
   constructor(started: number, cold = false) {
@@ -307,6 +308,7 @@ export class CompletionParser {
         this.chunks += 1;
         if (reasoning) this.reasoningChunks += 1;
         if (d.content) {
+          this.contentChunks += 1;
           this.#firstContent ??= t;
           if (this.#content.length < keptChars) this.#content += d.content;
         }
@@ -333,7 +335,11 @@ export class CompletionParser {
     if (!this.done) return fail('bad_response', 'stream ended without [DONE]');
     // usage.completion_tokens counts tokens; chunks undercount when a chunk holds several.
     const tokens = typeof this.#usage?.completion_tokens === 'number' ? this.#usage.completion_tokens : this.chunks;
-    const reasoningTokens = this.#usage?.completion_tokens_details?.reasoning_tokens ?? this.reasoningChunks;
+    // The server's own split when it gives one; else what was shown: the tokens no chunk shows
+    // (Qwen3's <think>, </think>, blank lines, EOS) belong to neither the reasoning nor the answer.
+    const split = this.#usage?.completion_tokens_details?.reasoning_tokens;
+    const reasoningTokens = split ?? this.reasoningChunks;
+    const contentTokens = split === undefined ? this.contentChunks : Math.max(0, tokens - split);
     return {
       started: this.#started,
       firstToken: this.#firstToken,
@@ -345,7 +351,7 @@ export class CompletionParser {
       tokenReads: this.#tokenReads,
       tokens,
       reasoningTokens,
-      contentTokens: Math.max(0, tokens - reasoningTokens),
+      contentTokens,
       content: this.#content,
       finishReason: this.#finishReason,
       cold: this.#cold,

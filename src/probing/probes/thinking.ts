@@ -3,7 +3,7 @@ import { checkAnswer, generationMetrics, generationOptions, generationReasons, r
 import { defineProbe, fail } from './types.ts';
 
 const reasoningGauge = gauge('llm_probe_reasoning_tokens', 'Reasoning tokens of the last successful thinking probe (usage.completion_tokens_details.reasoning_tokens, else the chunks that carried reasoning).', ['probe']);
-const contentGauge = gauge('llm_probe_content_tokens', 'Answer tokens of the last successful thinking probe: completion tokens minus reasoning tokens.', ['probe']);
+const contentGauge = gauge('llm_probe_content_tokens', 'Answer tokens of the last successful thinking probe: completion tokens minus the server\'s count of reasoning tokens, else the chunks that carried answer text (tokens no chunk shows, such as <think> and EOS, are neither reasoning nor answer).', ['probe']);
 const firstContentGauge = gauge('llm_probe_time_to_first_content_seconds', 'Time from sending the last successful thinking probe to its first answer (non-reasoning) token; absent when the budget ran out while thinking.', ['probe']);
 
 /**
