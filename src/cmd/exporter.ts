@@ -6,6 +6,7 @@ import { formatFlags, parseFlags, parseListenAddress, UsageError, type FlagSpecs
 import { onShutdownSignal, reloadOnHangup } from '../lib/lifecycle.ts';
 import { logFlags, loggerFromFlags } from '../lib/log.ts';
 import { readWebConfig } from '../lib/web-config.ts';
+import { parseLinks } from '../lib/html.ts';
 import { startExporter } from '../exporter/server.ts';
 
 export const exporterFlags = {
@@ -14,6 +15,7 @@ export const exporterFlags = {
   'web.listen-address': { type: 'string', default: '127.0.0.1:19150', placeholder: 'HOST:PORT', help: 'Address for /, /metrics, /probe, /logs, /-/healthy, /-/ready and /-/reload.' },
   'web.enable-lifecycle': { type: 'boolean', help: 'Serve POST /-/reload (as Prometheus\' flag of that name). SIGHUP reloads either way.' },
   'web.config.file': { type: 'string', placeholder: 'FILE', help: 'TLS, basic auth, response headers and a rate limit, in the Prometheus exporter-toolkit web-config format (tls_server_config, http_server_config, basic_auth_users with bcrypt hashes, rate_limit).' },
+  'web.link': { type: 'string', multiple: true, placeholder: 'NAME=URL', help: "A link in the status page's navigation to another component, e.g. --web.link=remediator=http://127.0.0.1:19151/: the exporter does not know the remediator's address (nor Prometheus' or Grafana's) otherwise." },
   'probe.timeout-offset': { type: 'string', default: '0.5', placeholder: 'SECONDS', help: "Seconds /probe keeps back from Prometheus' scrape timeout (X-Prometheus-Scrape-Timeout-Seconds), as blackbox_exporter's --timeout-offset." },
   'config.check': { type: 'boolean', help: 'Validate the config and exit: 0 if valid, 1 if not.' },
   ...logFlags,
@@ -57,7 +59,7 @@ export async function runExporter(argv: string[]): Promise<void> {
     process.stdout.write(`config OK: ${config.targets.length} target(s), ${Object.keys(config.modules).length} module(s)\n`);
     return;
   }
-  const exporter = await startExporter({ config, listen: parseListenAddress(flags['web.listen-address']!), logger, enableLifecycle: flags['web.enable-lifecycle'] === true, timeoutOffsetSeconds, webConfig, ...(configFile ? { configFile } : {}) });
+  const exporter = await startExporter({ config, listen: parseListenAddress(flags['web.listen-address']!), logger, enableLifecycle: flags['web.enable-lifecycle'] === true, timeoutOffsetSeconds, webConfig, links: parseLinks(flags['web.link']), ...(configFile ? { configFile } : {}) });
   reloadOnHangup(exporter.reloader);
   await onShutdownSignal(logger, () => exporter.close());
 }

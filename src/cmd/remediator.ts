@@ -3,6 +3,7 @@ import { formatFlags, parseFlags, parseListenAddress, UsageError, type FlagSpecs
 import { onShutdownSignal, reloadOnHangup } from '../lib/lifecycle.ts';
 import { logFlags, loggerFromFlags } from '../lib/log.ts';
 import { readWebConfig } from '../lib/web-config.ts';
+import { parseLinks } from '../lib/html.ts';
 import { readDingtalk } from '../remediator/notify/dingtalk.ts';
 import { remediationTargets, startRemediator, type RunningRemediator } from '../remediator/server.ts';
 import { loadToken } from '../remediator/token.ts';
@@ -13,6 +14,7 @@ export const remediatorFlags = {
   'storage.path': { type: 'string', default: 'data/', placeholder: 'DIR', help: 'Directory for the state of each target (restarts, cooldowns, the circuit, the server it owns) and the action history; written atomically, kept across restarts.' },
   'web.config.file': { type: 'string', placeholder: 'FILE', help: 'TLS, basic auth, response headers and a rate limit, in the Prometheus exporter-toolkit web-config format (tls_server_config, http_server_config, basic_auth_users with bcrypt hashes, rate_limit).' },
   'web.enable-lifecycle': { type: 'boolean', help: 'Serve POST /-/reload (as Prometheus\' flag of that name). SIGHUP reloads either way.' },
+  'web.link': { type: 'string', multiple: true, placeholder: 'NAME=URL', help: "A link in the status page's navigation to another component, e.g. --web.link=exporter=http://127.0.0.1:19150/: the remediator does not know the exporter's address (nor Prometheus' or Grafana's) otherwise." },
   'config.check': { type: 'boolean', help: 'Validate the config (and that the token, keys and DingTalk URL and secret can be read) and exit.' },
   ...logFlags,
 } satisfies FlagSpecs;
@@ -59,7 +61,7 @@ export async function runRemediator(argv: string[]): Promise<void> {
     { onSecondSignal: () => kill.abort() },
   );
   try {
-    running = await startRemediator({ config, token, listen: parseListenAddress(flags['web.listen-address']!), logger, storagePath: flags['storage.path']!, webConfig, configFile: { path, text, read: readConfigFile }, enableLifecycle: flags['web.enable-lifecycle'] === true, kill: kill.signal });
+    running = await startRemediator({ config, token, listen: parseListenAddress(flags['web.listen-address']!), logger, storagePath: flags['storage.path']!, webConfig, configFile: { path, text, read: readConfigFile }, enableLifecycle: flags['web.enable-lifecycle'] === true, kill: kill.signal, links: parseLinks(flags['web.link']) });
   } finally {
     started();
   }

@@ -15,7 +15,7 @@ import { probeHandler } from './probe-handler.ts';
 import { allMetrics } from '../probing/round.ts';
 import { Scheduler } from './scheduler.ts';
 import { SeriesStore } from '../probing/series.ts';
-import { exporterStatusPage } from './status-page.ts';
+import { exporterStatusPage, roundLog } from './status-page.ts';
 
 export interface ExporterOptions {
   config: ExporterConfig;
@@ -29,6 +29,8 @@ export interface ExporterOptions {
   timeoutOffsetSeconds?: number;
   /** TLS and basic auth (--web.config.file). */
   webConfig?: WebConfig | undefined;
+  /** Links in the status page's navigation to the other components (--web.link): name -> URL. */
+  links?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface RunningExporter extends Listening {
@@ -69,7 +71,7 @@ const probingOf = (config: ExporterConfig, t: Target) => {
 };
 
 /** Starts probing and serving /metrics, /probe and the status page; used by the CLI and by `stack`. */
-export async function startExporter({ config: initial, listen: address, logger, configFile, enableLifecycle, timeoutOffsetSeconds = 0.5, webConfig }: ExporterOptions): Promise<RunningExporter> {
+export async function startExporter({ config: initial, listen: address, logger, configFile, enableLifecycle, timeoutOffsetSeconds = 0.5, webConfig, links }: ExporterOptions): Promise<RunningExporter> {
   const { registry, skipped } = exporterRegistry();
   // The targets' series live in a store of their own, rendered to text by it: /metrics serves both.
   const store = new SeriesStore(new Registry(), { targetLabel: true, cumulative: true, metrics: allMetrics });
@@ -96,6 +98,7 @@ export async function startExporter({ config: initial, listen: address, logger, 
     const probed = new Set([...scheduler.probed()].filter((name) => unchanged.has(name)));
     const carried = scheduler.carry();
     config = next;
+    history.retain(next.targets.map((t) => t.name));
     apiKeys = nextKeys;
     scheduler = new Scheduler(config, { store, history, logger, probed, carried, apiKeys, onSkipped });
     scheduler.start();
@@ -108,16 +111,15 @@ export async function startExporter({ config: initial, listen: address, logger, 
   const app = createOpsApp({
     registry: new Exposition(registry, store),
     isReady: () => scheduler.ready(),
-    home: () => exporterStatusPage(scheduler.status(), config.modules, history.recent()),
+    home: () => exporterStatusPage({ targets: scheduler.status(), modules: config.modules, history, external: links }),
     reloader,
     enableLifecycle,
     guard: webConfig ? webGuard(webConfig) : undefined,
   });
-  app.get('/probe', probeHandler({ config: () => config, apiKeys: () => apiKeys, history, timeoutOffsetSeconds }));
+  app.get('/probe', probeHandler({ config: () => config, apiKeys: () => apiKeys, history: history.probes, timeoutOffsetSeconds }));
   app.get('/logs', (req, res) => {
-    const round = history.get(Number(req.query.id));
-    if (!round) return void res.status(404).type('text/plain').send(`no round with id ${String(req.query.id)} (only the last ones are kept)\n`);
-    res.type('text/plain').send(`Round #${round.id} of ${round.target} (module ${round.module}) at ${new Date(round.startedAt).toISOString()}: ${round.up ? 'up' : 'DOWN'}\n\n${round.log.join('\n')}\n`);
+    const { status, type, body } = roundLog(history, req.query.id);
+    res.status(status).type(type).send(body);
   });
   const listening = await listen(app, address, webConfig?.tls);
   scheduler.start();

@@ -38,6 +38,8 @@ export interface RemediatorServerOptions {
   clock?: Clock;
   /** Aborted by a second signal: every owned server ends now, also while still starting up. */
   kill?: AbortSignal;
+  /** Links in the status page's navigation to the other components (--web.link): name -> URL. */
+  links?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface RunningRemediator extends Listening {
@@ -117,7 +119,7 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
   const app = createOpsApp({
     registry: metrics.registry,
     isReady: () => ready,
-    home: () => remediatorStatusPage(r.snapshot(), r.recentActions()),
+    home: () => remediatorStatusPage(r.snapshot(), r.recentActions(), { external: o.links }),
     reloader,
     enableLifecycle: o.enableLifecycle,
     // Basic auth guards every path; a request with the webhook's own token (Alertmanager) passes.

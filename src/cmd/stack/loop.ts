@@ -28,6 +28,8 @@ export interface LoopOptions {
   model?: { address: string; target: string } | undefined;
   /** The config file both components were given: they then reload it and export its reload metrics. */
   configFile?: ConfigSource<Config> | undefined;
+  /** More links for both status pages (--web.link); each also links the other components. */
+  links?: Readonly<Record<string, string>> | undefined;
   level: LogLevel;
   format?: LogFormat | undefined;
   logger: Logger;
@@ -46,15 +48,23 @@ export interface RunningLoop {
   urls: Record<string, string>;
 }
 
+/** The links each status page shows to the other components (their addresses are known before they start). */
+export function statusPageLinks(o: Pick<LoopOptions, 'exporter' | 'remediator' | 'prometheus' | 'alertmanager' | 'links'>): { exporter: Record<string, string>; remediator: Record<string, string> } {
+  const url = (a: ListenAddress) => `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/`;
+  const external = { ...(o.prometheus && o.alertmanager ? { prometheus: url(o.prometheus.address), alertmanager: url(o.alertmanager.address) } : {}), ...o.links };
+  return { exporter: { remediator: url(o.remediator), ...external }, remediator: { exporter: url(o.exporter), ...external } };
+}
+
 /**
  * The loop on loopback: remediator (which starts the servers it owns), exporter, and Prometheus
  * and Alertmanager with the shipped configs and rules rewired to these addresses. Each start is
  * registered in teardown, so a failure half-way or a signal stops what was started.
  */
 export async function startLoop(o: LoopOptions): Promise<RunningLoop> {
-  const remediator = await startRemediator({ config: o.config, token: await loadToken(o.config), listen: o.remediator, logger: createLogger('remediator', o.level, o.format), storagePath: join(o.dir, 'remediator-data'), ...(o.stdio ? { stdio: o.stdio } : {}), ...(o.configFile ? { configFile: o.configFile } : {}) });
+  const links = statusPageLinks(o);
+  const remediator = await startRemediator({ config: o.config, token: await loadToken(o.config), listen: o.remediator, logger: createLogger('remediator', o.level, o.format), storagePath: join(o.dir, 'remediator-data'), ...(o.stdio ? { stdio: o.stdio } : {}), ...(o.configFile ? { configFile: o.configFile } : {}), links: links.remediator });
   o.teardown.add(() => remediator.close());
-  const exporter = await startExporter({ config: o.config, listen: o.exporter, logger: createLogger('exporter', o.level, o.format), ...(o.configFile ? { configFile: o.configFile } : {}) });
+  const exporter = await startExporter({ config: o.config, listen: o.exporter, logger: createLogger('exporter', o.level, o.format), links: links.exporter, ...(o.configFile ? { configFile: o.configFile } : {}) });
   o.teardown.add(() => exporter.close());
   const urls: Record<string, string> = { exporter: exporter.url, remediator: remediator.url };
   if (o.prometheus && o.alertmanager) {

@@ -12,6 +12,7 @@ import { createLogger, logFlags, parseLogFormat, parseLogLevel, type Logger, typ
 import { ListenError } from '../../lib/errors.ts';
 import { bindablePort, which } from '../../lib/system.ts';
 import { alertmanagerSection, hostPort, startLoop } from './loop.ts';
+import { parseLinks } from '../../lib/html.ts';
 
 export const stackFlags = {
   'sim.listen-address': { type: 'string', placeholder: 'HOST:PORT', help: "The simulated model server; default 127.0.0.1:8000 (the seed article's port), or a free port when something (a real vLLM?) already listens there." },
@@ -23,6 +24,7 @@ export const stackFlags = {
   'sim.model': { type: 'string', placeholder: 'NAME', help: "The model name the simulator serves; default: the flavor's." },
   'sim.startup-delay': { type: 'string', default: '3s', placeholder: 'DURATION', help: 'How long the simulator "loads the model" after each (re)start.' },
   'probe.interval': { type: 'string', default: '2s', placeholder: 'DURATION', help: 'Probe interval, and Prometheus scrape and evaluation interval.' },
+  'web.link': { type: 'string', multiple: true, placeholder: 'NAME=URL', help: "One more link in both status pages' navigation, e.g. --web.link=grafana=http://127.0.0.1:3000/; the stack links the exporter, the remediator, Prometheus and Alertmanager to each other by itself." },
   cooldown: { type: 'string', default: '20s', placeholder: 'DURATION', help: 'Remediator cooldown after a restart; must exceed the startup delay.' },
   ...logFlags,
 } satisfies FlagSpecs;
@@ -152,6 +154,7 @@ async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown
     // vLLM's own metrics for the dashboard's vLLM row; the other flavors' have other names.
     model: flavor === 'vllm' ? { address: hostPort(sim), target: 'qwen3' } : undefined,
     configFile,
+    links: parseLinks(flags['web.link']),
     level,
     format: parseLogFormat(flags['log.format']!),
     logger,
