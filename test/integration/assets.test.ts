@@ -40,6 +40,8 @@ const CONTRACT_METRICS = new Set([
   'llm_remediation_time_to_healthy_seconds_count',
   'llm_remediation_notifications_total',
   'llm_remediation_reconcile_total',
+  'llm_remediation_action_info',
+  'llm_remediation_action_time_to_healthy_seconds',
 ]);
 /** Series Prometheus itself makes. */
 const PROMETHEUS_BUILTINS = new Set(['up', 'ALERTS', 'ALERTS_FOR_STATE']);
@@ -61,7 +63,7 @@ const EXPECTED_ALERTS: Record<string, { for: string | undefined | string[]; seve
   QwenSentinelExporterDown: { for: '1m', severity: 'warning', remediate: undefined },
   QwenSentinelRemediatorDown: { for: '1m', severity: 'warning', remediate: undefined },
   LLMRemediationFailed: { for: undefined, severity: 'warning', remediate: undefined },
-  LLMRemediationCircuitOpen: { for: undefined, severity: 'critical', remediate: undefined },
+  LLMRemediationCircuitOpen: { for: undefined, severity: 'warning', remediate: undefined },
   LLMRemediationRepeatedRestarts: { for: undefined, severity: 'warning', remediate: undefined },
   LLMRemediationPerformed: { for: undefined, severity: 'info', remediate: undefined },
   QwenSentinelConfigReloadFailed: { for: '5m', severity: 'warning', remediate: undefined },
@@ -258,7 +260,7 @@ describe('alertmanager configuration', () => {
         [`${REMEDIATOR_RECEIVER},people`, ['alertname=LLMServerHung', 'severity=critical', 'remediate=restart', 'target=qwen3']],
         [`${REMEDIATOR_RECEIVER},people`, ['alertname=LLMServerEngineDead', 'severity=critical', 'remediate=restart', 'target=qwen3']],
         ['people', ['alertname=LLMServerGenerationErrors', 'severity=warning', 'target=qwen3']],
-        ['people', ['alertname=LLMRemediationCircuitOpen', 'severity=critical', 'target=qwen3']],
+        ['people', ['alertname=LLMRemediationCircuitOpen', 'severity=warning', 'target=qwen3']],
         ['people', ['alertname=QwenSentinelExporterDown', 'severity=warning']],
         ['people-chat', ['alertname=LLMRemediationPerformed', 'severity=info', 'target=qwen3', 'outcome=success']],
       ] as const;
