@@ -3,12 +3,20 @@
 // typecheck. `npm run docs` writes grafana/dashboards/qwen-sentinel.json from it; a test keeps the
 // two in sync, and the end-to-end test runs every query below against a real Prometheus.
 //
-// Rules kept throughout: counts are `increase(...[$__interval])` on panels whose minimum interval
-// (countInterval) holds two scrapes at the slowest supported scrape interval (60 s), so adjacent
-// bars never count the same event twice; events are annotations; every counter the panels read is
-// pre-initialised by the components, so the first event shows.
+// Rules kept throughout, so that every number is one that happened:
+// - counts are whole numbers of events (`events`, not increase(), which extrapolates to the
+//   window's edges and draws 1.105 exits); bars are at least countInterval wide; adjacent bars
+//   split the events between them, none counted twice or lost;
+// - durations are real runs (the slowest in a window, or a mean), never a quantile interpolated
+//   inside a histogram bucket; the buckets give exact shares ("within 1 s");
+// - time without data is said to be so: availability counts the time the exporter could not be
+//   scraped as not up, panels with nothing to show say why (noValue);
+// - the components' jobs are variables (exporter_job, remediator_job), as in Prometheus mixins;
+// events are annotations; every counter the panels read is pre-initialised by the components,
+// so the first event shows.
 import { writeFile } from 'node:fs/promises';
 import { eventLoopSampleSeconds } from '../src/lib/build-info.ts';
+import { latencyHistogram } from '../src/probing/round.ts';
 import {
   BigValueColorMode, BigValueGraphMode, BigValueJustifyMode, BigValueTextMode, DashboardCursorSync, FieldColorModeId, GraphDrawStyle,
   LegendDisplayMode, MappingType, PercentChangeColorMode, SortOrder, SpecialValueMatch, StackingMode, TableCellHeight, ThresholdsMode, TooltipDisplayMode,
@@ -29,6 +37,29 @@ export const countInterval = '2m';
 const probe = (extra = '') => `{job=~"$job", instance=~"$instance", target=~"$target"${extra}}`;
 /** The remediator's and the model server's own series carry the `target` label only. */
 const byTarget = (extra = '') => `{target=~"$target"${extra}}`;
+/** qwen-sentinel's own components, by the jobs named in the variables. */
+const components = '{job=~"$exporter_job|$remediator_job"}';
+
+/** How far back the sample before a window is looked for: past a failed scrape's staleness marker. */
+const gap = '10m';
+
+/**
+ * The events a counter counted in the window `w` wide ending at each point: its value less its
+ * last sample before the window, or, after a reset (the process restarted) or for a new series,
+ * its value itself. Whole numbers, where increase() extrapolates to the window's edges (1.105
+ * exits; 2 for 1 at a 60 s scrape); adjacent windows split the events, none counted twice or
+ * lost. The fallback counts a whole counter only when nothing of it was seen for `gap`.
+ */
+const events = (series: string, w = '$__interval') => `((${series} - last_over_time(${series}[${gap}] offset ${w})) >= 0 or ${series} * 1)`;
+
+/** The events over the whole range, window by window, so that a reset inside the range loses nothing. */
+const eventsInRange = (series: string) => `sum_over_time(${events(series)}[$__range:$__interval])`;
+
+/** A bucket bound of the probes' latency histogram as a matcher: Prometheus 3 writes le="1" as "1.0". */
+const le = (bound: number) => {
+  if (!latencyHistogram.buckets.includes(bound)) throw new Error(`${bound} is not a bucket bound of ${latencyHistogram.name}`);
+  return Number.isInteger(bound) ? `le=~"${bound}|${bound}[.]0"` : `le="${bound}"`;
+};
 
 export interface Query {
   expr: string;
@@ -59,6 +90,8 @@ interface Base {
   mappings?: ValueMapping[];
   noValue?: string;
   thresholds?: Array<{ color: string; value: number | null }>;
+  /** Units of single columns of a table, by their (renamed) name. */
+  columnUnits?: Record<string, string>;
 }
 
 function panel(type: string, b: Base, options: Record<string, unknown>, custom: Record<string, unknown> = {}, transformations: Panel['transformations'] = undefined): Panel {
@@ -77,7 +110,10 @@ function panel(type: string, b: Base, options: Record<string, unknown>, custom: 
     gridPos: { x: 0, y: 0, w: b.w, h: b.h },
     ...(b.interval ? { interval: b.interval } : {}),
     targets: b.queries.map(query),
-    fieldConfig: { defaults, overrides: [] },
+    fieldConfig: {
+      defaults,
+      overrides: Object.entries(b.columnUnits ?? {}).map(([name, unit]) => ({ matcher: { id: 'byName', options: name }, properties: [{ id: 'unit', value: unit }] })),
+    },
     options,
     ...(transformations ? { transformations } : {}),
   };
@@ -132,8 +168,50 @@ const mergedTable = (b: Base, columns: Record<string, string>, hidden: string[] 
 const upDown: ValueMapping[] = [{ type: MappingType.ValueToText, options: { 0: { text: 'DOWN', color: 'red', index: 0 }, 1: { text: 'UP', color: 'green', index: 1 } } }];
 const okFailed: ValueMapping[] = [{ type: MappingType.ValueToText, options: { 0: { text: 'FAILED', color: 'red', index: 0 }, 1: { text: 'OK', color: 'green', index: 1 } } }];
 const closedOpen: ValueMapping[] = [{ type: MappingType.ValueToText, options: { 0: { text: 'closed', color: 'green', index: 0 }, 1: { text: 'OPEN', color: 'red', index: 1 } } }];
+const noSuchJob: ValueMapping = { type: MappingType.ValueToText, options: { '-1': { text: 'NO SUCH JOB', color: 'blue', index: 2 } } };
 const nanIsNone: ValueMapping = { type: MappingType.SpecialValue, options: { match: SpecialValueMatch.NaN, result: { text: '-', index: 0 } } };
 const redGreen = [{ color: 'red', value: null }, { color: 'green', value: 1 }];
+
+/** A time series of the evaluation time where `cond` holds, for min/max_over_time. */
+const timeWhere = (cond: string) => `((${cond}) * 0 + time())`;
+
+/** llm_server_up of the selected targets, now or `offset` before. */
+const serverUp = (offset = '') => `max by (target) (llm_server_up${probe()}${offset})`;
+
+/**
+ * When the latest outage in the range began: the last step down whose step before was not down
+ * (up, or nothing scraped); or, when the range begins inside that outage, its first step.
+ */
+const latestOutageStart = `max_over_time(${timeWhere(`${serverUp()} == 0 unless on (target) ${serverUp(' offset $__interval')} == 0`)}[$__range:$__interval] @ end())`
+  + ` or min_over_time(${timeWhere(`${serverUp()} == 0`)}[$__range:$__interval] @ end())`;
+
+/**
+ * The failure that began the latest outage: the probe and reason first at 1 from its start on, at
+ * the time first seen. Not the last reason, which is mostly the remediator's own doing: the
+ * restart cuts the probe in flight (connect_error), refuses the next ones (connect_refused) and
+ * loads (starting, timeout).
+ */
+const outageCause = `label_join(bottomk by (target) (1, min by (target, probe, reason) (min_over_time((${timeWhere(`llm_probe_failure_reason${probe()} == 1`)} >= on (target) group_left () (${latestOutageStart}))[$__range:$__interval]))), "cause", ": ", "probe", "reason") * 1000`;
+
+/**
+ * Per step, llm_server_up of each target, or 0 while the scrape that carries it failed (up 0: the
+ * exporter down or unreachable), for the targets seen at the end of the range.
+ */
+const upOrUnscraped = `max by (job, instance, target) (llm_server_up${probe()}) or on (job, instance, target) ((up{job=~"$job", instance=~"$instance"} == 0) * on (job, instance) group_right () group by (job, instance, target) (last_over_time(llm_server_up${probe()}[$__range] @ end())))`;
+
+/** The share of probe runs of each target and probe in the range that took at most `bound` seconds: exact, from the buckets. */
+const shareWithin = (bound: number) =>
+  `sum by (target, probe) (${eventsInRange(`llm_probe_latency_seconds_bucket${probe(`, ${le(bound)}`)}`)}) / sum by (target, probe) (${eventsInRange(`llm_probe_latency_seconds_count${probe()}`)})`;
+
+/** The histogram's mean per target and probe over each point's window: the mean of the runs in it. */
+const mean = (metric: string) =>
+  `sum by (target, probe) (rate(${metric}_sum${probe()}[$__rate_interval])) / sum by (target, probe) (rate(${metric}_count${probe()}[$__rate_interval]))`;
+
+/** The slowest value of a per-run gauge in each point's window: one that a run really had. */
+const slowest = (metric: string) => `max by (target, probe) (max_over_time(${metric}${probe()}[$__rate_interval]))`;
+
+/** What the vLLM row's panels say without the optional scrape job. */
+const noVllm = 'No data: add the optional vllm scrape job (docs/adoption.md)';
 
 const quantiles = (metric: string, by: string, qs: number[]): Query[] =>
   qs.map((q) => ({ expr: `histogram_quantile(${q}, sum by (${by}, le) (rate(${metric}[$__rate_interval])))`, legendFormat: `{{target}} p${Math.round(q * 100)}` }));
@@ -155,21 +233,21 @@ const rows: Row[] = [
       }),
       stat({
         title: 'Availability', w: 6, h: 6, unit: 'percentunit', thresholds: [{ color: 'red', value: null }, { color: 'orange', value: 0.95 }, { color: 'green', value: 0.99 }],
-        description: 'The share of probe rounds in the time range in which the server was up. Time without any sample (the exporter down) is not counted: read it with "Components up".',
-        queries: [{ expr: `avg by (target) (avg_over_time(llm_server_up${probe()}[$__range]))`, legendFormat: '{{target}}', instant: true }],
+        description: 'The share of the time range in which llm_server_up said up, read at every rule evaluation. Time in which Prometheus could not scrape the exporter (down, unreachable, too slow) counts as not up: nobody knew the server was up. Time in which Prometheus itself recorded nothing is left out.',
+        queries: [{ expr: `avg by (target) (avg_over_time((${upOrUnscraped})[$__range:]))`, legendFormat: '{{target}}', instant: true }],
       }, BigValueTextMode.ValueAndName),
       mergedTable({
         title: 'Targets', w: 12, h: 6,
-        description: 'Per target, now: up, time to first token and decode rate of the chat probe; over the range: restarts; the last failure in the range and its reason.',
+        description: 'Per target, now: up, time to first token and decode rate of the chat probe. Over the range: restarts (remediation actions), and the latest outage: when it began and its cause, the probe and reason of the failure that began it (one of the probes when several failed in the same round). Not the last failure: a restart cuts the probe in flight (connect_error), refuses the next ones (connect_refused) and loads (starting), which says nothing of why the server was restarted.',
+        columnUnits: { 'Latest outage began': 'dateTimeAsIso' },
         queries: [
           { expr: `max by (target) (llm_server_up${probe()})`, instant: true, format: 'table' },
           { expr: `max by (target) (llm_probe_ttft_seconds${probe(', probe="chat"')})`, instant: true, format: 'table' },
           { expr: `max by (target) (llm_probe_tokens_per_second${probe(', probe="chat"')})`, instant: true, format: 'table' },
-          { expr: `round(sum by (target) (increase(llm_remediation_actions_total${byTarget()}[$__range])))`, instant: true, format: 'table' },
-          // Each reason's last time at 1 in the range, then the latest reason per target.
-          { expr: `topk by (target) (1, max by (target, reason) (max_over_time(timestamp(llm_probe_failure_reason${probe()} == 1)[$__range:])) * 1000)`, instant: true, format: 'table' },
+          { expr: `sum by (target) (${eventsInRange(`llm_remediation_actions_total${byTarget()}`)})`, instant: true, format: 'table' },
+          { expr: outageCause, instant: true, format: 'table' },
         ],
-      }, { target: 'Target', 'Value #A': 'Up', 'Value #B': 'TTFT (s)', 'Value #C': 'Decode (tokens/s)', 'Value #D': 'Restarts', 'Value #E': 'Last failure', reason: 'Reason' }),
+      }, { target: 'Target', 'Value #A': 'Up', 'Value #B': 'TTFT (s)', 'Value #C': 'Decode (tokens/s)', 'Value #D': 'Restarts', 'Value #E': 'Latest outage began', cause: 'Cause' }, ['probe', 'reason']),
     ],
   },
   {
@@ -187,18 +265,18 @@ const rows: Row[] = [
       }),
       counts({
         title: 'Probes run', w: 8, h: 7, unit: 'short',
-        description: `Probes run per bar (increase of llm_probes_total over the bar's width, at least ${countInterval}).`,
-        queries: [{ expr: `sum by (target, probe) (increase(llm_probes_total${probe()}[$__interval]))`, legendFormat: '{{target}} {{probe}}' }],
+        description: `Probes run per bar (llm_probes_total: the runs counted in the bar's width, at least ${countInterval}).`,
+        queries: [{ expr: `sum by (target, probe) (${events(`llm_probes_total${probe()}`)})`, legendFormat: '{{target}} {{probe}}' }],
       }),
       counts({
         title: 'Probe failures by reason', w: 8, h: 7, unit: 'short', noValue: 'no failures',
         description: `Failures per bar and reason (llm_probe_failures_total): connect_refused, timeout, no_tokens, hung, starting, saturated, ...; see docs/probes.md.`,
-        queries: [{ expr: `sum by (target, reason) (increase(llm_probe_failures_total${probe()}[$__interval])) > 0`, legendFormat: '{{target}} {{reason}}' }],
+        queries: [{ expr: `sum by (target, reason) (${events(`llm_probe_failures_total${probe()}`)}) > 0`, legendFormat: '{{target}} {{reason}}' }],
       }),
       table({
         title: 'Failures in the range', w: 8, h: 7, noValue: 'no failures',
-        description: 'Failures per target, probe and reason over the whole time range.',
-        queries: [{ expr: `round(sum by (target, probe, reason) (increase(llm_probe_failures_total${probe()}[$__range]))) > 0`, instant: true, format: 'table' }],
+        description: 'Failures per target, probe and reason over the whole time range: each failed run once, counted across restarts of the exporter.',
+        queries: [{ expr: `sum by (target, probe, reason) (${eventsInRange(`llm_probe_failures_total${probe()}`)}) > 0`, instant: true, format: 'table' }],
       }),
     ],
   },
@@ -207,10 +285,10 @@ const rows: Row[] = [
     panels: [
       timeseries({
         title: 'Time to first token', w: 12, h: 8, unit: 's',
-        description: 'Request sent to first token of the chat probe: the last value, and p50/p95 of the distribution.',
+        description: 'Request sent to first token, per generating probe: the slowest successful run in the window ending at each point ($__rate_interval, at least four scrapes), and the mean of the runs in it. Real runs only: no quantile interpolated inside a histogram bucket.',
         queries: [
-          { expr: `llm_probe_ttft_seconds${probe()}`, legendFormat: '{{target}} {{probe}}' },
-          ...quantiles(`llm_probe_time_to_first_token_seconds_bucket${probe()}`, 'target', [0.5, 0.95]),
+          { expr: slowest('llm_probe_ttft_seconds'), legendFormat: '{{target}} {{probe}} slowest' },
+          { expr: mean('llm_probe_time_to_first_token_seconds'), legendFormat: '{{target}} {{probe}} mean' },
         ],
       }),
       timeseries({
@@ -220,17 +298,26 @@ const rows: Row[] = [
       }),
       timeseries({
         title: 'Inter-token latency', w: 12, h: 8, unit: 's',
-        description: "Each probe's mean gap between tokens, p50 and p95.",
-        queries: quantiles(`llm_probe_inter_token_latency_seconds_bucket${probe()}`, 'target', [0.5, 0.95]),
+        description: "The mean gap between tokens of the runs of each generating probe in the window ending at each point ($__rate_interval). No quantile: one interpolated inside the histogram's buckets would draw gaps no run had.",
+        queries: [{ expr: mean('llm_probe_inter_token_latency_seconds'), legendFormat: '{{target}} {{probe}}' }],
       }),
       timeseries({
         title: 'Probe duration', w: 12, h: 8, unit: 's',
-        description: 'Duration of each probe, failures included: the last value and p95.',
-        queries: [
-          { expr: `llm_probe_duration_seconds${probe()}`, legendFormat: '{{target}} {{probe}}' },
-          ...quantiles(`llm_probe_latency_seconds_bucket${probe()}`, 'target', [0.95]),
-        ],
+        description: 'Per probe (models, health, chat, ... apart), failures included: the slowest run in the window ending at each point ($__rate_interval, at least four scrapes). Every value is the duration of a run Prometheus scraped; no quantile interpolated inside a histogram bucket.',
+        queries: [{ expr: slowest('llm_probe_duration_seconds'), legendFormat: '{{target}} {{probe}}' }],
       }),
+      mergedTable({
+        title: 'Probe durations in the range', w: 12, h: 8,
+        description: `Per target and probe over the range, failures included: runs; the slowest run Prometheus scraped (every run when the scrape interval is the probe interval); the share of runs that took at most 1 s, 5 s and 10 s (the default timeout), counted exactly in llm_probe_latency_seconds' buckets (${latencyHistogram.buckets.join(', ')} s).`,
+        columnUnits: { 'Slowest (s)': 's', '≤ 1 s': 'percentunit', '≤ 5 s': 'percentunit', '≤ 10 s': 'percentunit' },
+        queries: [
+          { expr: `sum by (target, probe) (${eventsInRange(`llm_probe_latency_seconds_count${probe()}`)})`, instant: true, format: 'table' },
+          { expr: `max by (target, probe) (max_over_time(llm_probe_duration_seconds${probe()}[$__range]))`, instant: true, format: 'table' },
+          { expr: shareWithin(1), instant: true, format: 'table' },
+          { expr: shareWithin(5), instant: true, format: 'table' },
+          { expr: shareWithin(10), instant: true, format: 'table' },
+        ],
+      }, { target: 'Target', probe: 'Probe', 'Value #A': 'Runs', 'Value #B': 'Slowest (s)', 'Value #C': '≤ 1 s', 'Value #D': '≤ 5 s', 'Value #E': '≤ 10 s' }),
     ],
   },
   {
@@ -255,11 +342,12 @@ const rows: Row[] = [
       counts({
         title: 'Remediation actions', w: 8, h: 7, unit: 'short',
         description: `Restarts and commands per bar, by outcome (llm_remediation_actions_total): success once the server answered again within startup_timeout.`,
-        queries: [{ expr: `sum by (target, action, outcome) (increase(llm_remediation_actions_total${byTarget()}[$__interval]))`, legendFormat: '{{target}} {{action}} {{outcome}}' }],
+        queries: [{ expr: `sum by (target, action, outcome) (${events(`llm_remediation_actions_total${byTarget()}`)})`, legendFormat: '{{target}} {{action}} {{outcome}}' }],
       }),
       mergedTable({
         title: 'Last action', w: 8, h: 7,
         description: 'Per target: the last action, the alert that caused it, its outcome, when it finished and how long the server took to answer again.',
+        columnUnits: { Finished: 'dateTimeAsIso', 'Time to healthy (s)': 's' },
         queries: [
           { expr: `llm_remediation_last_action_info${byTarget()}`, instant: true, format: 'table' },
           { expr: `llm_remediation_last_action_timestamp_seconds${byTarget()} * 1000 > 0`, instant: true, format: 'table' },
@@ -274,7 +362,7 @@ const rows: Row[] = [
       stat({
         title: 'Time to healthy', w: 8, h: 7, unit: 's', mappings: [nanIsNone], thresholds: [{ color: 'green', value: null }],
         description: 'From an action to the server answering again (listing and a one-token generation): the mean over the range.',
-        queries: [{ expr: `sum by (target) (increase(llm_remediation_time_to_healthy_seconds_sum${byTarget()}[$__range])) / sum by (target) (increase(llm_remediation_time_to_healthy_seconds_count${byTarget()}[$__range]))`, legendFormat: '{{target}}', instant: true }],
+        queries: [{ expr: `sum by (target) (${eventsInRange(`llm_remediation_time_to_healthy_seconds_sum${byTarget()}`)}) / sum by (target) (${eventsInRange(`llm_remediation_time_to_healthy_seconds_count${byTarget()}`)})`, legendFormat: '{{target}}', instant: true }],
       }),
       timeline({
         title: 'Managed process up', w: 8, h: 7, mappings: upDown, thresholds: redGreen,
@@ -284,22 +372,22 @@ const rows: Row[] = [
       counts({
         title: 'Unexpected exits of the model server', w: 8, h: 7, unit: 'short',
         description: 'Exits the remediator did not cause (crashes, OOM kills) of a server it owns, per bar; its own restarts are not counted.',
-        queries: [{ expr: `sum by (target) (increase(llm_remediation_managed_process_exits_total${byTarget()}[$__interval]))`, legendFormat: '{{target}}' }],
+        queries: [{ expr: `sum by (target) (${events(`llm_remediation_managed_process_exits_total${byTarget()}`)})`, legendFormat: '{{target}}' }],
       }),
       counts({
         title: 'Alert decisions', w: 8, h: 7, unit: 'short',
         description: 'What the remediator decided per alert it received (webhook), read (reconcile) or caused itself (exit): restart, cooldown, duplicate, stale, ...',
-        queries: [{ expr: 'sum by (decision, source) (increase(llm_remediation_alerts_total[$__interval])) > 0', legendFormat: '{{decision}} ({{source}})' }],
+        queries: [{ expr: `sum by (decision, source) (${events('llm_remediation_alerts_total')}) > 0`, legendFormat: '{{decision}} ({{source}})' }],
       }),
       counts({
         title: 'Webhook requests', w: 8, h: 7, unit: 'short',
         description: 'Webhook requests per bar by HTTP status: 401 is a wrong token, 4xx a bad payload.',
-        queries: [{ expr: 'sum by (code) (increase(llm_remediation_webhook_requests_total[$__interval]))', legendFormat: '{{code}}' }],
+        queries: [{ expr: `sum by (code) (${events('llm_remediation_webhook_requests_total')})`, legendFormat: '{{code}}' }],
       }),
       counts({
         title: 'Alertmanager reads', w: 8, h: 7, unit: 'short',
         description: "Reads of Alertmanager's active alerts (remediator.alertmanager), by outcome.",
-        queries: [{ expr: 'sum by (outcome) (increase(llm_remediation_reconcile_total[$__interval]))', legendFormat: '{{outcome}}' }],
+        queries: [{ expr: `sum by (outcome) (${events('llm_remediation_reconcile_total')})`, legendFormat: '{{outcome}}' }],
       }),
     ],
   },
@@ -308,6 +396,7 @@ const rows: Row[] = [
     collapsed: false,
     panels: [
       timeseries({
+        noValue: noVllm,
         title: 'Requests running and waiting', w: 8, h: 7, unit: 'short',
         description: "vLLM's vllm:num_requests_running and vllm:num_requests_waiting (Prometheus job vllm, labelled with the qwen-sentinel target).",
         queries: [
@@ -316,23 +405,27 @@ const rows: Row[] = [
         ],
       }),
       timeseries({
+        noValue: noVllm,
         title: 'KV-cache use', w: 8, h: 7, unit: 'percentunit',
         description: 'vllm:kv_cache_usage_perc (vllm:gpu_cache_usage_perc before vLLM 0.10).',
         queries: [{ expr: `max by (target) (vllm:kv_cache_usage_perc${byTarget()} or vllm:gpu_cache_usage_perc${byTarget()})`, legendFormat: '{{target}}' }],
       }),
       timeseries({
+        noValue: noVllm,
         title: 'Generation throughput', w: 8, h: 7, unit: 'suffix: tokens/s',
         description: 'vllm:generation_tokens_total: tokens generated per second for every user, not only the probes.',
         queries: [{ expr: `sum by (target) (rate(vllm:generation_tokens_total${byTarget()}[$__rate_interval]))`, legendFormat: '{{target}}' }],
       }),
       timeseries({
+        noValue: noVllm,
         title: 'Time to first token (vLLM)', w: 12, h: 7, unit: 's',
-        description: "vLLM's own vllm:time_to_first_token_seconds over every request, p50, p95, p99.",
+        description: "vLLM's own vllm:time_to_first_token_seconds over every request, p50, p95, p99, estimated by Prometheus inside vLLM's histogram buckets.",
         queries: quantiles(`vllm:time_to_first_token_seconds_bucket${byTarget()}`, 'target', [0.5, 0.95, 0.99]),
       }),
       timeseries({
+        noValue: noVllm,
         title: 'Inter-token latency (vLLM)', w: 12, h: 7, unit: 's',
-        description: 'vllm:inter_token_latency_seconds (vllm:time_per_output_token_seconds before 0.11), p50 and p95.',
+        description: "vllm:inter_token_latency_seconds (vllm:time_per_output_token_seconds before 0.11), p50 and p95, estimated by Prometheus inside vLLM's histogram buckets.",
         queries: [0.5, 0.95].map((q) => ({
           expr: `histogram_quantile(${q}, sum by (target, le) (rate(vllm:inter_token_latency_seconds_bucket${byTarget()}[$__rate_interval]) or rate(vllm:time_per_output_token_seconds_bucket${byTarget()}[$__rate_interval])))`,
           legendFormat: `{{target}} p${q * 100}`,
@@ -344,34 +437,37 @@ const rows: Row[] = [
     title: 'qwen-sentinel',
     panels: [
       stat({
-        title: 'Components up', w: 6, h: 6, mappings: upDown, thresholds: redGreen, noValue: 'DOWN',
-        description: "Prometheus's up for the exporter and remediator jobs.",
-        queries: [{ expr: 'up{job=~"qwen-sentinel-.*"}', legendFormat: '{{job}}', instant: true }],
+        title: 'Components up', w: 6, h: 6, mappings: [...upDown, noSuchJob], thresholds: [{ color: 'blue', value: null }, { color: 'red', value: 0 }, { color: 'green', value: 1 }],
+        description: "Prometheus's up for the jobs in the variables Exporter job and Remediator job (default: the shipped names): DOWN when Prometheus cannot scrape it. NO SUCH JOB when Prometheus scrapes no job of that name: set the variable to the job's name in your prometheus.yml.",
+        queries: [
+          { expr: 'up{job=~"$exporter_job"} or on () label_replace(vector(-1), "job", "$exporter_job", "", "")', legendFormat: '{{job}} {{instance}}', instant: true },
+          { expr: 'up{job=~"$remediator_job"} or on () label_replace(vector(-1), "job", "$remediator_job", "", "")', legendFormat: '{{job}} {{instance}}', instant: true },
+        ],
       }),
       stat({
         title: 'Config reload', w: 6, h: 6, mappings: okFailed, thresholds: redGreen,
         description: 'qwen_sentinel_config_last_reload_successful: a failed reload keeps the previous config; fix the file and reload again.',
-        queries: [{ expr: 'qwen_sentinel_config_last_reload_successful{job=~"qwen-sentinel-.*"}', legendFormat: '{{job}}', instant: true }],
+        queries: [{ expr: `qwen_sentinel_config_last_reload_successful${components}`, legendFormat: '{{job}}', instant: true }],
       }),
       stat({
         title: 'Config loaded', w: 6, h: 6, unit: 'dateTimeFromNow', thresholds: [{ color: 'blue', value: null }],
         description: 'When each component last loaded its config successfully.',
-        queries: [{ expr: 'qwen_sentinel_config_last_reload_success_timestamp_seconds{job=~"qwen-sentinel-.*"} * 1000', legendFormat: '{{job}}', instant: true }],
+        queries: [{ expr: `qwen_sentinel_config_last_reload_success_timestamp_seconds${components} * 1000`, legendFormat: '{{job}}', instant: true }],
       }),
       table({
         title: 'Build', w: 6, h: 6,
         description: 'qwen_sentinel_build_info: version and Node.js of each component.',
-        queries: [{ expr: 'qwen_sentinel_build_info', instant: true, format: 'table' }],
+        queries: [{ expr: `qwen_sentinel_build_info${components}`, instant: true, format: 'table' }],
       }),
       timeseries({
         title: 'Resident memory', w: 12, h: 7, unit: 'bytes',
         description: 'process_resident_memory_bytes of the exporter and the remediator.',
-        queries: [{ expr: 'process_resident_memory_bytes{job=~"qwen-sentinel-.*"}', legendFormat: '{{job}}' }],
+        queries: [{ expr: `process_resident_memory_bytes${components}`, legendFormat: '{{job}}' }],
       }),
       timeseries({
         title: 'Event loop lag (p99)', w: 12, h: 7, unit: 's',
         description: `nodejs_eventloop_lag_p99_seconds less the ${eventLoopSampleSeconds} s between the monitor's samples, which it includes: a busy exporter delays its probes and inflates their timings.`,
-        queries: [{ expr: `clamp_min(nodejs_eventloop_lag_p99_seconds{job=~"qwen-sentinel-.*"} - ${eventLoopSampleSeconds}, 0)`, legendFormat: '{{job}}' }],
+        queries: [{ expr: `clamp_min(nodejs_eventloop_lag_p99_seconds${components} - ${eventLoopSampleSeconds}, 0)`, legendFormat: '{{job}}' }],
       }),
     ],
   },
@@ -410,6 +506,15 @@ function variable(name: string, label: string, metricSelector: string, descripti
     // No custom "All" value: All becomes the alternation of the listed values, so the chain holds.
     includeAll: true, multi: true, current: { selected: true, text: ['All'], value: ['$__all'] },
     refresh: VariableRefresh.onTimeRangeChanged, sort: VariableSort.alphabeticalAsc, hide: VariableHide.dontHide, options: [], regex: '', skipUrlSync: false,
+  };
+}
+
+/** A job name (or regex) typed in, as mixins take their selectors: it never changes behind the reader's back. */
+function jobName(name: string, label: string, shipped: string, description: string): VariableModel {
+  return {
+    name, label, description, type: 'textbox', query: shipped,
+    current: { selected: false, text: shipped, value: shipped }, options: [{ selected: true, text: shipped, value: shipped }],
+    hide: VariableHide.dontHide, skipUrlSync: false,
   };
 }
 
@@ -454,6 +559,8 @@ export const dashboard = {
       variable('instance', 'Instance', 'llm_server_up{job=~"$job"}', 'The exporter (own targets) or the probed URL (/probe).'),
       variable('model', 'Model', 'llm_server_up{job=~"$job", instance=~"$instance"}', 'The model a target serves.'),
       variable('target', 'Target', 'llm_server_up{job=~"$job", instance=~"$instance", model=~"$model"}', 'The qwen-sentinel target: every panel filters on it.'),
+      jobName('exporter_job', 'Exporter job', 'qwen-sentinel-exporter', "The Prometheus job (a regex) that scrapes the exporter's /metrics, for the qwen-sentinel row."),
+      jobName('remediator_job', 'Remediator job', 'qwen-sentinel-remediator', "The Prometheus job (a regex) that scrapes the remediator's /metrics, for the qwen-sentinel row."),
     ],
   },
   timepicker: {},

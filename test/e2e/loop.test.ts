@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dashboardQueries, stepFor, substitute } from '../helpers/dashboard-queries.ts';
+import { dashboardQueries, dashboardQuery, isCount, promQuery, runDashboardQuery, type Run } from '../helpers/dashboard-queries.ts';
 import { requireBinary } from '../helpers/require-binary.ts';
 import { descendants, eventually, isAlive, startStack, type StackChild } from '../helpers/stack-child.ts';
 
@@ -136,24 +136,89 @@ test('a hung server (listing answers 200, no tokens) is restarted once and repor
 
 // Last, when the run has left a crash, a hang, their alerts and restarts in Prometheus: the
 // dashboard's every query (panels, annotations, variables) over the whole run, as Grafana would
-// ask for it, must be valid and draw something.
+// ask for it, must be valid and draw something; and what it draws must be what happened.
+const scrapeSeconds = Number.parseInt(probeInterval, 10);
+/** The run so far, as the dashboard's time range. */
+const wholeRun = (end = Date.now() / 1000): Run => ({ end, rangeSeconds: end - startedAt, scrapeSeconds });
+const values = (series: Array<{ values: Array<[number, number]> }>) => series.flatMap((s) => s.values.map(([, v]) => v));
+
 test('every dashboard query is valid PromQL and has data from this run', { skip, timeout: 120_000 }, async () => {
-  const end = Date.now() / 1000;
-  const rangeSeconds = end - startedAt;
-  const scrapeSeconds = Number.parseInt(probeInterval, 10);
+  const run = wholeRun();
   const empty: string[] = [];
   const queries = dashboardQueries();
   assert.ok(queries.length >= 40, `only ${queries.length} queries found`);
   for (const q of queries) {
-    const stepSeconds = stepFor(q, rangeSeconds, scrapeSeconds);
-    const expr = substitute(q.expr, { stepSeconds, rangeSeconds, scrapeSeconds });
-    // Steps counted back from the end, so the last point is now even when the run is shorter than a step.
-    const start = end - Math.floor(rangeSeconds / stepSeconds) * stepSeconds;
-    const params = new URLSearchParams({ query: expr, start: String(start), end: String(end), step: String(stepSeconds) });
-    const answer = (await (await fetch(`${stack.urls.prometheus}/api/v1/query_range?${params}`)).json()) as { status: string; error?: string; data?: { result: Array<{ values: Array<[number, string]> }> } };
-    assert.equal(answer.status, 'success', `${q.where}: ${answer.error} in ${expr}`);
-    const drawn = answer.data!.result.some((series) => series.values.some(([, v]) => Number.isFinite(Number(v))));
-    if (!drawn) empty.push(`${q.where}: ${expr}`);
+    // Instant ones too over the run, at every step: a table may be empty at its end (no alert firing).
+    const { expr, series } = await runDashboardQuery(stack.urls.prometheus!, q, { ...run, asRange: true });
+    if (!values(series).some(Number.isFinite)) empty.push(`${q.where}: ${expr}`);
   }
   assert.deepEqual(empty, [], 'queries without a single value over the run');
+});
+
+test('the dashboard tells the truth about this run: counts, availability, outage causes, probe durations, components', { skip, timeout: 120_000 }, async () => {
+  const prometheus = stack.urls.prometheus!;
+  const run = wholeRun();
+  const state = await targetState();
+  const ask = async (panel: string, ref = 'A', o: Partial<Run> = {}) => (await runDashboardQuery(prometheus, dashboardQuery(panel, ref), { ...run, ...o })).series;
+
+  // Counts: whole numbers, and the events of the run, each once.
+  for (const q of dashboardQueries().filter(isCount)) {
+    const { expr, series } = await runDashboardQuery(prometheus, q, { ...run, asRange: true });
+    for (const v of values(series)) assert.ok(Number.isInteger(v), `${q.where}: ${v} is not a whole number of events (${expr})`);
+  }
+  assert.deepEqual(values(await ask('Targets', 'D')), [state.restarts], 'Restarts in the range');
+  const sumOf = (series: Array<{ metric: Record<string, string>; values: Array<[number, number]> }>, match: Record<string, string> = {}) =>
+    values(series.filter((s) => Object.entries(match).every(([k, v]) => s.metric[k] === v))).reduce((a, b) => a + b, 0);
+  assert.equal(sumOf(await ask('Remediation actions'), { outcome: 'success' }), state.restarts, 'the bars of Remediation actions, summed over the run');
+  assert.equal(sumOf(await ask('Unexpected exits of the model server')), state.unexpected_exits, 'the bars of Unexpected exits, summed over the run');
+
+  // Availability: below 1 after outages; the exporter was never down here, so it is the share of
+  // llm_server_up samples at 1, within a step or two.
+  const [availability] = values(await ask('Availability'));
+  const [samplesUp] = values(await promQuery(prometheus, `avg(avg_over_time(llm_server_up[${Math.ceil(run.rangeSeconds)}s]))`, { time: run.end }));
+  assert.ok(availability! > 0 && availability! < 1, `availability ${availability} after three outages`);
+  assert.ok(Math.abs(availability! - samplesUp!) < 0.05, `availability ${availability}, samples up ${samplesUp}`);
+
+  // The latest outage's cause, as the table showed it when each restart finished: the fault that
+  // was injected, not the failures the restart itself caused afterwards.
+  const actions = await promQuery(prometheus, 'llm_remediation_last_action_timestamp_seconds * on (target) group_left (alertname) llm_remediation_last_action_info > 0', { start: startedAt, end: run.end, step: scrapeSeconds });
+  const finished = [...new Map(actions.flatMap((s) => s.values.map(([, at]): [number, string] => [at, s.metric.alertname!]))).entries()].sort(([a], [b]) => a - b);
+  assert.deepEqual(finished.map(([, alert]) => alert), ['ModelServerExited', 'ModelServerExited', 'LLMServerHung'], 'the restarts of the run');
+  const expected: Record<string, RegExp> = { ModelServerExited: /^connect_(refused|error)$/, LLMServerHung: /^(hung|no_tokens|timeout)$/ };
+  let previous = startedAt;
+  for (const [at, alert] of finished) {
+    const [cause, ...more] = await ask('Targets', 'E', wholeRun(at));
+    assert.equal(more.length, 0, 'one cause per target');
+    const began = cause!.values[0]![1] / 1000;
+    console.log(`# restart after ${alert}: the table said the outage began ${(at - began).toFixed(1)} s before it finished, cause ${cause!.metric.cause}`);
+    assert.match(cause!.metric.reason!, expected[alert]!, `after ${alert}: cause ${cause!.metric.cause}`);
+    assert.ok(began > previous && began <= at, `the outage began ${began}, between the previous restart ${previous} and this one ${at}`);
+    previous = at;
+  }
+
+  // Probe duration: per probe, and every value one a run really took.
+  // Every sample of the run (from before the range too: the first points look back a window).
+  const raw = await promQuery(prometheus, `llm_probe_duration_seconds[${Math.ceil(run.rangeSeconds) + 60}s]`, { time: run.end });
+  const runs = new Map(raw.map((r) => [r.metric.probe!, new Set(values([r]))]));
+  const drawn = await ask('Probe duration');
+  assert.deepEqual(drawn.map((s) => s.metric.probe).sort(), [...runs.keys()].sort(), 'one series per probe');
+  for (const s of drawn) {
+    for (const [t, v] of s.values) assert.ok(runs.get(s.metric.probe!)!.has(v), `Probe duration ${s.metric.probe} at ${t}: ${v} s is no run's duration`);
+  }
+  const slowest = await ask('Probe durations in the range', 'B');
+  for (const s of slowest) assert.equal(s.values[0]![1], Math.max(...runs.get(s.metric.probe!)!), `slowest ${s.metric.probe}`);
+  const shares = await Promise.all(['C', 'D', 'E'].map((ref) => ask('Probe durations in the range', ref)));
+  for (const [i, within] of shares.entries()) {
+    for (const s of within) {
+      const share = s.values[0]![1];
+      assert.ok(share >= 0 && share <= 1, `share ${share}`);
+      const wider = shares[i + 1]?.find((x) => x.metric.probe === s.metric.probe);
+      if (wider) assert.ok(share <= wider.values[0]![1], `${s.metric.probe}: more runs within ${i} than within the next, wider bound`);
+    }
+  }
+
+  // Components up: UP under the shipped job names; NO SUCH JOB (-1), not DOWN (0), under another.
+  assert.deepEqual(values([...(await ask('Components up', 'A')), ...(await ask('Components up', 'B'))]), [1, 1]);
+  const renamed = await ask('Components up', 'A', { text: { exporter_job: 'my-llm-exporter' } });
+  assert.deepEqual(renamed.map((s) => [s.metric.job, values([s])]), [['my-llm-exporter', [-1]]]);
 });

@@ -1,15 +1,22 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Panel, RowPanel } from '@grafana/schema';
+import { parse } from 'yaml';
 import { countInterval, dashboard, dashboardFile, renderDashboard } from '../../grafana/dashboard.ts';
 import { parseDuration } from '../../src/lib/duration.ts';
-import { dashboardQueries } from '../helpers/dashboard-queries.ts';
+import { dashboardQueries, dashboardQuery, substitute, type DashboardQuery } from '../helpers/dashboard-queries.ts';
+import { requireBinary } from '../helpers/require-binary.ts';
+import { run } from '../helpers/run-binary.ts';
 
 const panels = dashboard.panels.filter((p): p is Panel => (p as Panel | RowPanel).type !== 'row');
+const byTitle = (title: string) => panels.find((p) => p.title === title)!;
+const promtool = requireBinary('promtool');
 
 test('grafana/dashboards/qwen-sentinel.json is what grafana/dashboard.ts says (run `npm run docs` after changing it)', async () => {
-  assert.equal(await readFile(dashboardFile, 'utf8'), renderDashboard());
+  assert.equal(readFileSync(dashboardFile, 'utf8'), renderDashboard());
 });
 
 test('panels have unique ids and do not overlap on the 24-column grid', () => {
@@ -28,22 +35,34 @@ test('panels have unique ids and do not overlap on the 24-column grid', () => {
   }
 });
 
-test('counts are increase() over exactly the bar width, never over overlapping windows', () => {
+test('counts are whole events, never increase() (which extrapolates: 1.105 exits); bars are at least countInterval wide', () => {
   for (const q of dashboardQueries()) {
-    assert.doesNotMatch(q.expr, /increase\([^)]*\[\$__rate_interval\]\)/, `${q.where}: overlapping windows count one event several times`);
-    if (/\[\$__interval\]/.test(q.expr)) {
-      assert.match(q.expr, /increase\([^)]*\[\$__interval\]\)/, `${q.where}: $__interval only as the window of a count`);
-      assert.equal(q.interval, countInterval, `${q.where}: a count panel needs the minimum interval`);
-    }
+    assert.doesNotMatch(q.expr, /\bincrease\(/, `${q.where}: increase() extrapolates to the window's edges`);
+    assert.doesNotMatch(q.expr, /\[\$__interval\]/, `${q.where}: $__interval only as the offset of a count or a subquery's step`);
+  }
+  const bars = panels.filter((p) => (p.fieldConfig?.defaults.custom as { drawStyle?: string } | undefined)?.drawStyle === 'bars');
+  assert.ok(bars.length >= 6, `only ${bars.length} count panels`);
+  for (const p of bars) {
+    assert.equal(p.interval, countInterval, `${p.title}: a count panel needs the minimum interval`);
+    for (const t of p.targets ?? []) assert.match(String(t.expr), /- last_over_time\([^[]+\[10m\] offset \$__interval\)\) >= 0 or /, `${p.title}: not counted as events`);
   }
   // Two samples in every window even at a 60 s scrape interval.
   assert.ok(parseDuration(countInterval)! >= 2 * 60_000);
 });
 
+test('probe timings per probe, and never a quantile interpolated inside a bucket of the probes\' histograms', () => {
+  for (const q of dashboardQueries()) {
+    if (/histogram_quantile/.test(q.expr)) assert.match(q.expr, /vllm:/, `${q.where}: a quantile of the probes' own histograms draws values no probe had`);
+  }
+  for (const [title, refs] of [['Probe duration', ['A']], ['Time to first token', ['A', 'B']], ['Inter-token latency', ['A']], ['Probe durations in the range', ['A', 'B', 'C', 'D', 'E']]] as const) {
+    for (const ref of refs) assert.match(dashboardQuery(title, ref).expr, /by \(target, probe\)/, `${title} ${ref} mixes the probes`);
+  }
+});
+
 test('variables job, instance, model and target chain from the probe results; every probe panel filters on them', () => {
   const names = dashboard.templating.list.map((v) => v.name);
-  assert.deepEqual(names, ['datasource', 'job', 'instance', 'model', 'target']);
-  for (const v of dashboard.templating.list.slice(1)) {
+  assert.deepEqual(names, ['datasource', 'job', 'instance', 'model', 'target', 'exporter_job', 'remediator_job']);
+  for (const v of dashboard.templating.list.slice(1, 5)) {
     assert.equal(v.allValue, undefined, `${v.name}: a custom All value (.*) would break the chain`);
     assert.equal(v.includeAll, true);
   }
@@ -54,11 +73,30 @@ test('variables job, instance, model and target chain from the probe results; ev
   }
 });
 
-test('truthful when data is missing: Server up and Components up say DOWN, not "No data"', () => {
-  for (const title of ['Server up', 'Components up']) {
-    const p = panels.find((x) => x.title === title)!;
-    assert.equal(p.fieldConfig?.defaults.noValue, 'DOWN', title);
+test('the components\' jobs are variables defaulting to the shipped job names, as in mixins; no job name is hard-coded', () => {
+  const shipped = (parse(readFileSync(new URL('../../prometheus/prometheus.yml', import.meta.url), 'utf8')) as { scrape_configs: Array<{ job_name: string }> }).scrape_configs.map((j) => j.job_name);
+  for (const [name, job] of [['exporter_job', 'qwen-sentinel-exporter'], ['remediator_job', 'qwen-sentinel-remediator']] as const) {
+    const v = dashboard.templating.list.find((x) => x.name === name)!;
+    assert.equal(v.type, 'textbox', `${name}: typed in, never switched to another job behind the reader's back`);
+    assert.equal(v.query, job);
+    assert.ok(shipped.includes(job), `${job} is not a job of prometheus/prometheus.yml`);
   }
+  for (const q of dashboardQueries()) assert.doesNotMatch(q.expr, /job=~?"qwen-sentinel/, `${q.where}: a hard-coded job name`);
+  for (const title of ['Components up', 'Config reload', 'Config loaded', 'Build', 'Resident memory', 'Event loop lag (p99)']) {
+    for (const t of byTitle(title).targets ?? []) assert.match(String(t.expr), /\$exporter_job|\$remediator_job/, `${title} ignores the job variables`);
+  }
+});
+
+test('truthful when data is missing: Server up says DOWN; Components up tells a job it cannot find from one that is down; the vLLM row says what it needs', () => {
+  assert.equal(byTitle('Server up').fieldConfig?.defaults.noValue, 'DOWN');
+  const components = byTitle('Components up');
+  assert.equal(components.fieldConfig?.defaults.noValue, undefined, 'no DOWN for a job that merely has another name');
+  const texts = (components.fieldConfig?.defaults.mappings ?? []).flatMap((m) => Object.entries((m as { options: Record<string, { text: string }> }).options).map(([k, v]) => `${k}=${v.text}`));
+  assert.deepEqual(texts.sort(), ['-1=NO SUCH JOB', '0=DOWN', '1=UP']);
+  for (const t of components.targets ?? []) assert.match(String(t.expr), /or on \(\) label_replace\(vector\(-1\)/);
+  const vllm = panels.filter((p) => (p.targets ?? []).some((t) => String(t.expr).includes('vllm:')));
+  assert.equal(vllm.length, 5);
+  for (const p of vllm) assert.match(String(p.fieldConfig?.defaults.noValue), /vllm scrape job.*docs\/adoption\.md/, `${p.title} is an empty panel without the optional job`);
 });
 
 test('alert and restart annotations; a vLLM row; the reload metrics and llm_probes_total drawn', () => {
@@ -70,4 +108,105 @@ test('alert and restart annotations; a vLLM row; the reload metrics and llm_prob
   }
   const exits = panels.find((p) => p.title?.includes('exits'))!;
   assert.doesNotMatch(exits.description!, /planned restarts included/);
+});
+
+// The queries whose truth is hard to see in a short live run, on series written to show it:
+// Prometheus's own engine (promtool test rules) evaluates each as Grafana would ask for it.
+// The live run is test/e2e/loop.test.ts.
+interface Scenario {
+  name: string;
+  query: DashboardQuery;
+  /** Seconds between samples, and the evaluation interval (subqueries' default step). */
+  every: number;
+  series: Record<string, string>;
+  at: number;
+  range: number;
+  step: number;
+  expect: Array<{ labels: string; value: number }>;
+}
+
+const exporter = 'job="qwen-sentinel-exporter", instance="127.0.0.1:19150", target="qwen3"';
+const scenarios: Scenario[] = [
+  {
+    // Up 4 scrapes, then the exporter down for 4 (its series stale, Prometheus's up 0), then up
+    // 2: 6 of 10 steps up, not the 6 of 6 scraped samples. (The range starts between two steps.)
+    name: 'Availability counts the time the exporter could not be scraped as not up',
+    query: dashboardQuery('Availability'), every: 15, at: 135, range: 140, step: 15,
+    series: {
+      [`llm_server_up{${exporter}, model="m"}`]: '1 1 1 1 stale _ _ _ 1 1',
+      'up{job="qwen-sentinel-exporter", instance="127.0.0.1:19150"}': '1 1 1 1 0 0 0 0 1 1',
+    },
+    expect: [{ labels: '{target="qwen3"}', value: 0.6 }],
+  },
+  {
+    // A 60 s scrape, a 2 m bar ending between two scrapes: one exit is 1, not the 2 increase()
+    // extrapolates from the bar's two samples.
+    name: 'A count bar holds whole events, each once, at a 60 s scrape',
+    query: dashboardQuery('Unexpected exits of the model server'), every: 60, at: 150, range: 120, step: 120,
+    series: { 'llm_remediation_managed_process_exits_total{target="qwen3"}': '0 0 1 1 1 1 0 1 1' },
+    expect: [{ labels: '{target="qwen3"}', value: 1 }],
+  },
+  {
+    // The remediator restarted (its counter back at 0), then one exit: the bar holds it, where
+    // increase() sees only the two samples after it, both 1, and draws 0.
+    name: 'The bar after a reset holds the exit counted since',
+    query: dashboardQuery('Unexpected exits of the model server'), every: 60, at: 510, range: 120, step: 120,
+    series: { 'llm_remediation_managed_process_exits_total{target="qwen3"}': '0 0 1 1 1 1 0 1 1' },
+    expect: [{ labels: '{target="qwen3"}', value: 1 }],
+  },
+  {
+    name: 'Restarts over the range: every action once, a reset of the counter inside the range included',
+    query: dashboardQuery('Targets', 'D'), every: 60, at: 480, range: 480, step: 60,
+    series: { 'llm_remediation_actions_total{target="qwen3", action="process", outcome="success"}': '0 0 1 1 2 2 0 1 1' },
+    expect: [{ labels: '{target="qwen3"}', value: 3 }],
+  },
+  {
+    // An earlier outage (chat timeout), then the one that counts: chat got no tokens for three
+    // rounds, the remediator restarted the server, which cut the probe in flight (connect_error)
+    // and refused the next ones (connect_refused) until it was up again.
+    name: 'The latest outage\'s cause is the failure that began it, not the restart\'s connect_error',
+    query: dashboardQuery('Targets', 'E'), every: 15, at: 165, range: 165, step: 15,
+    series: {
+      [`llm_server_up{${exporter}, model="m"}`]: '1 0 1 1 0 0 0 0 0 1 1 1',
+      [`llm_probe_failure_reason{${exporter}, probe="chat", reason="timeout"}`]: '0 1 0 0 0 0 0 0 0 0 0 0',
+      [`llm_probe_failure_reason{${exporter}, probe="chat", reason="no_tokens"}`]: '0 0 0 0 1 1 1 0 0 0 0 0',
+      [`llm_probe_failure_reason{${exporter}, probe="chat", reason="connect_error"}`]: '0 0 0 0 0 0 0 1 0 0 0 0',
+      [`llm_probe_failure_reason{${exporter}, probe="models", reason="connect_refused"}`]: '0 0 0 0 0 0 0 0 1 0 0 0',
+    },
+    expect: [{ labels: '{target="qwen3", probe="chat", reason="no_tokens", cause="chat: no_tokens"}', value: 60_000 }],
+  },
+  {
+    // Runs of 0.3, 0.7, 3 and 20 s: two of four within 1 s, three within 5 s and 10 s.
+    name: 'The share of probe runs within a bound is counted in the buckets, not interpolated',
+    query: dashboardQuery('Probe durations in the range', 'C'), every: 15, at: 60, range: 60, step: 15,
+    series: {
+      [`llm_probe_latency_seconds_bucket{${exporter}, probe="chat", le="1"}`]: '0 1 2 2 2',
+      [`llm_probe_latency_seconds_bucket{${exporter}, probe="chat", le="5"}`]: '0 1 2 3 3',
+      [`llm_probe_latency_seconds_count{${exporter}, probe="chat"}`]: '0 1 2 3 4',
+    },
+    expect: [{ labels: '{target="qwen3", probe="chat"}', value: 0.5 }],
+  },
+];
+
+test('the queries tell the truth on series written to show it (promtool test rules)', { skip: !promtool && 'promtool missing' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dashboard-scenarios-'));
+  try {
+    for (const s of scenarios) {
+      const expr = substitute(s.query.expr, { stepSeconds: s.step, rangeSeconds: s.range, scrapeSeconds: s.every });
+      const file = join(dir, 'scenario.test.yml');
+      writeFileSync(file, JSON.stringify({
+        rule_files: [],
+        evaluation_interval: `${s.every}s`,
+        tests: [{
+          interval: `${s.every}s`,
+          input_series: Object.entries(s.series).map(([series, values]) => ({ series, values })),
+          promql_expr_test: [{ expr, eval_time: `${s.at}s`, exp_samples: s.expect }],
+        }],
+      }));
+      const result = await run(promtool!, ['test', 'rules', file], dir);
+      assert.equal(result.code, 0, `${s.name} (${s.query.where}):\n${result.output}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
