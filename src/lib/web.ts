@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { ServerOptions } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import express, { type Express, type RequestHandler } from 'express';
@@ -113,8 +113,58 @@ export function listenError(address: ListenAddress, err: NodeJS.ErrnoException):
 }
 
 // Limits that keep a slow or hostile client from holding sockets: headers within 10 s, the whole
-// request within 30 s, an idle keep-alive connection closed after 5 s, at most 512 connections.
-const limits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, maxConnections: 512 };
+// request within 30 s (Node checks both on an interval, 30 s by default, so a limit could run 30 s
+// late: checked every second), a TLS handshake within 10 s, an idle keep-alive connection closed
+// after 5 s, at most 512 connections (see limitConnections).
+const limits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, checkEveryMs: 1_000, handshakeTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxConnections: 512 };
+
+/**
+ * At most `max` connections, without letting the ones that send nothing keep everyone else out
+ * (slowloris: connections that never finish their headers). Node's own maxConnections refuses the
+ * newcomer; here, when a connection would pass the limit, the oldest connection that is not serving
+ * a request (its headers not complete yet, or an idle keep-alive) is closed to make room. Only when
+ * every connection is serving a request is the newcomer refused. A client sending a whole request
+ * at once thus always gets in; a flood of idle connections only ever pushes out its own oldest.
+ */
+function limitConnections(server: Server, max: number): void {
+  // Connections not serving a request, oldest first (a Map keeps insertion order).
+  const idle = new Map<Socket, true>();
+  // Requests being served, per connection.
+  const serving = new Map<Socket, number>();
+  server.on('connection', (socket: Socket) => {
+    if (idle.size + serving.size >= max) {
+      const oldest = idle.keys().next();
+      if (oldest.done) return void socket.destroy();
+      idle.delete(oldest.value);
+      oldest.value.destroy();
+    }
+    idle.set(socket, true);
+    socket.once('close', () => {
+      idle.delete(socket);
+      serving.delete(socket);
+    });
+  });
+  // Before the handler, which may finish its response at once.
+  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    // Over TLS the request's socket wraps the TCP socket the connection event saw.
+    const socket = ((req.socket as { _parent?: Socket })._parent ?? req.socket) as Socket;
+    if (socket.destroyed) return;
+    idle.delete(socket);
+    serving.set(socket, (serving.get(socket) ?? 0) + 1);
+    let done = false;
+    const finished = () => {
+      if (done) return;
+      done = true;
+      const left = (serving.get(socket) ?? 1) - 1;
+      if (left > 0) return void serving.set(socket, left);
+      serving.delete(socket);
+      // Waiting for its next request: the newest of the idle ones.
+      if (!socket.destroyed) idle.set(socket, true);
+    };
+    res.once('finish', finished);
+    res.once('close', finished);
+  });
+}
 
 /**
  * What no route answered (404) or an error that reached the end: in place of Express' final
@@ -135,13 +185,12 @@ export function listen(app: Express, address: ListenAddress, tls?: TlsOptions): 
     // An Express app takes a third argument, called when nothing answered (its types omit it).
     const handle = app as unknown as (req: IncomingMessage, res: ServerResponse, done: (err?: unknown) => void) => void;
     const serve = (req: IncomingMessage, res: ServerResponse) => handle(req, res, (err) => unhandled(req, res, err));
-    const server = tls ? https().createServer(options, serve) : createHttpServer(serve);
+    const timeouts = { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs, connectionsCheckingInterval: limits.checkEveryMs };
+    const server = tls ? https().createServer({ ...options, ...timeouts, handshakeTimeout: limits.handshakeTimeoutMs }, serve) : createHttpServer(timeouts, serve);
     // Client-certificate rules Node's options cannot express are checked once the handshake is done.
     if (acceptClient) server.on('secureConnection', (socket: TLSSocket) => acceptClient(socket) || socket.destroy());
-    server.headersTimeout = limits.headersTimeoutMs;
-    server.requestTimeout = limits.requestTimeoutMs;
     server.keepAliveTimeout = limits.keepAliveTimeoutMs;
-    server.maxConnections = limits.maxConnections;
+    limitConnections(server, limits.maxConnections);
     server.listen(address.port, address.host);
     server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(address, err)));
     server.once('listening', () => {

@@ -40,7 +40,9 @@ const loggedOneByOne = 20;
  * Decides, trigger by trigger, whether to restart a target, through the stages in stages.ts; runs
  * the action in the background, checks that the server answers again, and records everything in
  * the target's state record, the metrics, the log and the history. Decisions of one target run
- * one at a time, so concurrent duplicates cannot both pass.
+ * one at a time, so concurrent duplicates cannot both pass. All of that background work has one
+ * owner (#own): whatever throws in it is logged and recorded (decision `error`, or a failed
+ * action), never left to reject unhandled, which would end the process.
  */
 export class Remediator {
   readonly #o: RemediatorOptions;
@@ -52,6 +54,8 @@ export class Remediator {
   /** Each target's action under way, which a reload replacing the target waits for. */
   readonly #acting = new Map<string, Promise<void>>();
   readonly #stopping = new AbortController();
+  /** Per target: aborted by a shutdown, or by a reload removing it (its work is then cut short). */
+  readonly #signals = new WeakMap<ManagedTarget, { removed: AbortController; signal: AbortSignal }>();
 
   constructor(options: RemediatorOptions) {
     this.#o = options;
@@ -65,10 +69,56 @@ export class Remediator {
     return this.#o.store.get(name)!;
   }
 
+  #cancel(target: ManagedTarget): { removed: AbortController; signal: AbortSignal } {
+    let entry = this.#signals.get(target);
+    if (!entry) {
+      const removed = new AbortController();
+      entry = { removed, signal: AbortSignal.any([this.#stopping.signal, removed.signal]) };
+      this.#signals.set(target, entry);
+    }
+    return entry;
+  }
+
+  /** Aborted when the remediator stops, or a reload removes the target. */
+  #signal(target: ManagedTarget): AbortSignal {
+    return this.#cancel(target).signal;
+  }
+
+  /** Why a target's work was cut short. */
+  #why(): string {
+    return this.#stopping.signal.aborted ? 'remediator shutting down' : 'the target was removed by a reload';
+  }
+
+  /**
+   * The one owner of background work: runs it, tracked (idle() and stop() wait for it). Whatever it
+   * throws goes to onError, which records it; should that throw too, it is logged. Never rejects.
+   */
+  #own<T>(work: () => Promise<T>, onError: (err: Error) => T | Promise<T>): Promise<T | undefined> {
+    const run = (async () => {
+      try {
+        return await work();
+      } catch (thrown) {
+        const err = thrown instanceof Error ? thrown : new Error(String(thrown));
+        try {
+          return await onError(err);
+        } catch (again) {
+          this.#o.logger.error({ err: err.message, stack: err.stack, then: (again as Error)?.message }, 'internal error in the remediator; cannot record it');
+          return undefined;
+        }
+      }
+    })();
+    this.#running.add(run);
+    void run.finally(() => this.#running.delete(run));
+    return run;
+  }
+
   /** Takes the alerts of one webhook payload or one reconcile pass. Answers at once. */
   handle(triggers: readonly Trigger[]): AlertDecision[] {
     const quiet = triggers.length > loggedOneByOne;
-    const settled: Array<Promise<Decision>> = [];
+    const settled: Array<Promise<Decision | undefined>> = [];
+    // The first error of a summarised payload: the summary names it.
+    let firstError: string | undefined;
+    const noteError = (message: string) => void (firstError ??= message);
     const answers = triggers.map((trigger): AlertDecision => {
       const alertname = trigger.labels.alertname ?? '';
       const name = trigger.labels.target;
@@ -78,16 +128,21 @@ export class Remediator {
         return { alertname, target: name, decision: early };
       }
       // The target is looked up when the decision runs: a reload meanwhile may have replaced it.
-      settled.push(this.#enqueue(name!, () => this.#decideFor(name!, trigger, quiet)));
+      settled.push(this.#enqueue(name!, trigger, quiet, () => this.#decideFor(name!, trigger, quiet), noteError));
       return { alertname, target: name, decision: 'queued' };
     });
     if (quiet) {
       const early = answers.filter((a) => a.decision !== 'queued').map((a) => a.decision as Decision);
-      void Promise.all(settled).then((late) => {
-        const counts: Record<string, number> = {};
-        for (const d of [...early, ...late]) counts[d] = (counts[d] ?? 0) + 1;
-        this.#o.logger.info({ alerts: triggers.length, source: triggers[0]?.source, decisions: counts }, 'alerts received (summary)');
-      });
+      void this.#own(
+        async () => {
+          const late = await Promise.all(settled);
+          const counts: Record<string, number> = {};
+          for (const d of [...early, ...late]) counts[d ?? 'error'] = (counts[d ?? 'error'] ?? 0) + 1;
+          const level = firstError === undefined ? 'info' : 'error';
+          this.#o.logger[level]({ alerts: triggers.length, source: triggers[0]?.source, decisions: counts, ...(firstError === undefined ? {} : { err: firstError }) }, 'alerts received (summary)');
+        },
+        (err) => void this.#o.logger.error({ err: err.message }, 'cannot summarise the alerts received'),
+      );
     }
     return answers;
   }
@@ -96,7 +151,7 @@ export class Remediator {
   #early(trigger: Trigger): Decision | undefined {
     if (trigger.status === 'resolved') return 'resolved';
     if (!Object.entries(this.#match).every(([k, v]) => trigger.labels[k] === v)) return 'not_matching';
-    if (invalidTriggerReason(trigger)) return 'invalid';
+    if (invalidTriggerReason(trigger, this.#o.clock.wall())) return 'invalid';
     if (!this.#targets.has(trigger.labels.target ?? '')) return 'unknown_target';
     return undefined;
   }
@@ -104,29 +159,37 @@ export class Remediator {
   #count(trigger: Trigger, decision: Decision, quiet: boolean, detail: Record<string, unknown> = {}): void {
     this.#o.metrics.alerts.inc({ decision, source: trigger.source });
     if (quiet) return;
-    const level = decision === 'unknown_target' || decision === 'invalid' || decision === 'circuit_open' ? 'warn' : 'info';
-    const reason = decision === 'invalid' ? invalidTriggerReason(trigger) : undefined;
+    const level = decision === 'error' ? 'error' : decision === 'unknown_target' || decision === 'invalid' || decision === 'circuit_open' ? 'warn' : 'info';
+    const reason = decision === 'invalid' ? invalidTriggerReason(trigger, this.#o.clock.wall()) : undefined;
     this.#o.logger[level]({ source: trigger.source, alertname: (trigger.labels.alertname ?? '').slice(0, 256), target: (trigger.labels.target ?? '').slice(0, 256), fingerprint: trigger.fingerprint.slice(0, 64), starts_at: trigger.startsAt.slice(0, 64), decision, ...(reason ? { reason } : {}), ...detail }, 'trigger decided');
   }
 
-  /** Runs fn after every earlier decision of the same target. */
-  #enqueue<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs the decision after every earlier one of the same target. A decision that throws is
+   * decided `error`: counted, logged with the error (in the summary of a large payload), and the
+   * target's next decision runs as usual. Never rejects.
+   */
+  #enqueue(name: string, trigger: Trigger, quiet: boolean, decide: () => Promise<Decision>, noteError?: (message: string) => void): Promise<Decision | undefined> {
     const previous = this.#queues.get(name) ?? Promise.resolve();
-    const next = previous.then(fn, fn);
-    const settled = next.catch(() => {});
-    this.#queues.set(name, settled);
-    this.#track(settled);
+    const next = this.#own(
+      async () => {
+        await previous;
+        return decide();
+      },
+      (err): Decision => {
+        noteError?.(err.message);
+        this.#count(trigger, 'error', quiet, { err: err.message, stack: err.stack });
+        return 'error';
+      },
+    );
+    this.#queues.set(name, next);
     return next;
-  }
-
-  #track(work: Promise<unknown>): void {
-    this.#running.add(work);
-    void work.finally(() => this.#running.delete(work));
   }
 
   async #decideFor(name: string, trigger: Trigger, quiet: boolean): Promise<Decision> {
     const target = this.#targets.get(name);
-    if (target) return this.#decide(target, trigger, quiet);
+    // A target a reload is removing takes no new decisions.
+    if (target && !this.#cancel(target).removed.signal.aborted) return this.#decide(target, trigger, quiet);
     this.#count(trigger, 'unknown_target', quiet);
     return 'unknown_target';
   }
@@ -144,10 +207,12 @@ export class Remediator {
         now: clock.now(),
         wall: clock.wall(),
         staleAfterMs: this.#staleAfterMs,
-        answersNow: async () => (await this.#o.verifier.answers(target.name, confirmMs)).ok,
+        answersNow: async () => (await this.#answers(target, confirmMs)).ok,
       });
       trail.push({ stage: stage.name, result: stop ? 'stop' : 'pass' });
       if (stop) {
+        // A restart the circuit refused is told to people as one (LLMRemediationPerformed), once per alert.
+        if (stage.name === 'circuit_open') this.#o.metrics.recordRefusal({ target: target.name, action: target.action.kind, trigger: (trigger.labels.alertname ?? '').slice(0, 256), instance: dedupeKey(trigger) });
         this.#count(trigger, stage.name, quiet);
         return stage.name;
       }
@@ -157,9 +222,27 @@ export class Remediator {
     record.seen[dedupeKey(trigger)] = clock.now();
     this.#forgetOld(target, record);
     this.#count(trigger, 'restart', quiet);
-    const acting = this.#remediate(target, trigger, trail);
+    const entry = this.#o.history.add({
+      target: target.name,
+      action: target.action.kind,
+      trigger: { source: trigger.source, alertname: (trigger.labels.alertname ?? '').slice(0, 256), fingerprint: trigger.fingerprint.slice(0, 64), starts_at: trigger.startsAt.slice(0, 64) },
+      decisions: trail,
+      started_at: new Date(clock.wall()).toISOString(),
+      finished_at: undefined,
+      outcome: 'running',
+      message: '',
+      time_to_healthy_seconds: undefined,
+    });
+    // The action's record and entry are its own from here: a reload removing the target meanwhile
+    // (its record forgotten) cannot pull them from under it. Whatever throws in it is a failure.
+    const acting = this.#own(
+      () => this.#remediate(target, record, trigger, entry),
+      async (err) => {
+        this.#o.logger.error({ target: target.name, err: err.message, stack: err.stack }, 'internal error during a remediation');
+        await this.#finish(target, record, entry, { ok: false, message: `internal error: ${err.message}` }, false, undefined);
+      },
+    ).then(() => {});
     this.#acting.set(target.name, acting);
-    this.#track(acting);
     return 'restart';
   }
 
@@ -170,62 +253,63 @@ export class Remediator {
     record.restartTimes = record.restartTimes.filter((t) => now - t < target.circuit.windowMs);
   }
 
-  async #remediate(target: ManagedTarget, trigger: Trigger, trail: ActionEntry['decisions']): Promise<void> {
+  async #remediate(target: ManagedTarget, record: TargetRecord, trigger: Trigger, entry: ActionEntry): Promise<void> {
     const { clock, history, logger, store } = this.#o;
-    const record = this.#record(target.name);
-    const alertname = (trigger.labels.alertname ?? '').slice(0, 256);
-    const entry = history.add({
-      target: target.name,
-      action: target.action.kind,
-      trigger: { source: trigger.source, alertname, fingerprint: trigger.fingerprint.slice(0, 64), starts_at: trigger.startsAt.slice(0, 64) },
-      decisions: trail,
-      started_at: new Date(clock.wall()).toISOString(),
-      finished_at: undefined,
-      outcome: 'running',
-      message: '',
-      time_to_healthy_seconds: undefined,
-    });
+    const signal = this.#signal(target);
+    const alertname = entry.trigger.alertname;
     await store.save(target.name);
     if (trigger.source === 'exit') {
       // restart_on_exit: wait out the backoff first, so a crash loop does not spin.
       const wait = backoff(record.respawns);
       record.respawns += 1;
       logger.info({ target: target.name, wait_ms: wait, attempt: record.respawns }, 'respawning the model server after its exit');
-      await clock.sleep(wait, this.#stopping.signal);
+      await clock.sleep(wait, signal);
     }
-    // A shutdown before the action: nothing was done, so nothing is counted against the target.
-    if (this.#stopping.signal.aborted) {
+    // A shutdown (or the target's removal) before the action: nothing was done, nothing is counted.
+    if (signal.aborted) {
       record.inProgress = undefined;
       await store.save(target.name);
-      history.update(entry, { finished_at: new Date(clock.wall()).toISOString(), outcome: 'interrupted', message: 'the remediator stopped before acting' });
-      logger.info({ target: target.name, alertname, source: trigger.source }, 'remediation cancelled by shutdown');
+      const message = this.#stopping.signal.aborted ? 'the remediator stopped before acting' : 'the target was removed by a reload before acting';
+      history.update(entry, { finished_at: new Date(clock.wall()).toISOString(), outcome: 'interrupted', message });
+      logger.info({ target: target.name, alertname, source: trigger.source }, this.#stopping.signal.aborted ? 'remediation cancelled by shutdown' : 'remediation cancelled: the target was removed');
       return;
     }
+    // The intent is recorded (and on disk) before the action runs: a remediator killed between the
+    // action and its verification still counts it, in the restarts and the circuit window.
+    record.restarts += 1;
+    record.restartTimes.push(clock.now());
+    await store.save(target.name);
     let outcome: { ok: boolean; message: string };
     let healthySeconds: number | undefined;
     let interrupted = false;
     try {
-      outcome = await target.action.restart({ alertname, fingerprint: trigger.fingerprint.slice(0, 64) });
+      outcome = await target.action.restart({ alertname, fingerprint: entry.trigger.fingerprint });
     } catch (err) {
       outcome = { ok: false, message: (err as Error).message };
     }
     const acted = clock.now();
-    record.restarts += 1;
-    record.restartTimes.push(acted);
-    if (!target.owns) record.startedAt = acted;
     if (outcome.ok) {
+      // Only an action that worked started something (an owned server's start is its action's to record).
+      if (!target.owns) record.startedAt = acted;
       // The action only started it: a restart succeeds once the server answers again.
-      const healthy = await this.#waitHealthy(target, acted);
+      const healthy = await this.#waitHealthy(target, record, acted);
       if (healthy.ok) {
         healthySeconds = (clock.now() - acted) / 1000;
         record.respawns = 0;
         outcome = { ok: true, message: `${outcome.message}; answering after ${healthySeconds.toFixed(1)} s` };
       } else {
-        // A shutdown cut the check short: whether it worked is unknown, not a failure.
-        interrupted = this.#stopping.signal.aborted;
+        // A shutdown (or the removal) cut the check short: whether it worked is unknown, not a failure.
+        interrupted = signal.aborted;
         outcome = { ok: false, message: `${outcome.message}; ${healthy.message}` };
       }
     }
+    await this.#finish(target, record, entry, outcome, interrupted, healthySeconds);
+  }
+
+  /** Records how an action ended: the record, the history, the metrics, the log, the chat. */
+  async #finish(target: ManagedTarget, record: TargetRecord, entry: ActionEntry, outcome: { ok: boolean; message: string }, interrupted: boolean, healthySeconds: number | undefined): Promise<void> {
+    const { clock, history, logger, store } = this.#o;
+    const alertname = entry.trigger.alertname;
     const finished = clock.now();
     const outcomeName = interrupted ? 'interrupted' : outcome.ok ? 'success' : 'failure';
     record.cooldownUntil = finished + target.cooldownMs;
@@ -239,12 +323,13 @@ export class Remediator {
       metrics.actions.inc({ target: target.name, action: target.action.kind, outcome: outcomeName });
       metrics.lastAction.set({ target: target.name }, toWall(clock, finished) / 1000);
       metrics.setLastAction({ target: target.name, action: target.action.kind, alertname, outcome: outcomeName });
+      metrics.recordAction({ target: target.name, action: target.action.kind, trigger: alertname, outcome: outcome.ok ? 'success' : 'failure', id: String(entry.id), timeToHealthySeconds: healthySeconds });
       if (healthySeconds !== undefined) {
         metrics.timeToHealthy.observe({ target: target.name }, healthySeconds);
         metrics.lastTimeToHealthy.set({ target: target.name }, healthySeconds);
       }
     }
-    logger[outcome.ok || interrupted ? 'info' : 'error']({ target: target.name, alertname, source: trigger.source, outcome: outcomeName, message: outcome.message }, 'remediation finished');
+    logger[outcome.ok || interrupted ? 'info' : 'error']({ target: target.name, alertname, source: entry.trigger.source, outcome: outcomeName, message: outcome.message }, 'remediation finished');
     // Once the outcome is recorded, and not awaited: a chat channel can neither hold up nor fail it.
     try {
       this.#o.notify?.(structuredClone(entry));
@@ -256,38 +341,58 @@ export class Remediator {
     }
     // A server that died again while this restart waited for it: its exit came while the restart
     // was in progress, so nothing else will respawn it. Go round again (backoff, circuit).
-    if (target.restartOnExit && target.owns && target.action.pid() === undefined && !this.#stopping.signal.aborted && this.#targets.get(target.name) === target) {
+    if (target.restartOnExit && target.owns && target.action.pid() === undefined && !this.#signal(target).aborted && this.#targets.get(target.name) === target) {
       this.#respawn(target, 'the server exited while starting');
     }
   }
 
   #respawn(target: ManagedTarget, why: string): void {
     const trigger: Trigger = { source: 'exit', status: 'firing', labels: { alertname: 'ModelServerExited', target: target.name }, fingerprint: `exit-${why}`, startsAt: new Date(this.#o.clock.wall()).toISOString() };
-    void this.#enqueue(target.name, () => this.#decide(target, trigger, false));
+    void this.#enqueue(target.name, trigger, false, () => this.#decide(target, trigger, false));
   }
 
-  /** Polls until the server answers (listing and a one-token generation) or its start-up time is up. */
-  async #waitHealthy(target: ManagedTarget, since: number): Promise<{ ok: true } | { ok: false; message: string }> {
-    const { clock, verifier } = this.#o;
+  /**
+   * Polls until the server answers (listing and a one-token generation), and is what the action
+   * started (see #answers), or its start-up time is up. Writes only the record it is given.
+   */
+  async #waitHealthy(target: ManagedTarget, record: TargetRecord, since: number): Promise<{ ok: true } | { ok: false; message: string }> {
+    const { clock } = this.#o;
+    const signal = this.#signal(target);
     const deadline = since + target.startupTimeoutMs;
     let last = 'no answer';
-    while (!this.#stopping.signal.aborted) {
+    // Something else answering meanwhile is worth saying when ours then exits.
+    let stranger: string | undefined;
+    while (!signal.aborted) {
       // An owned server that exited while starting will not answer: do not wait out the timeout.
-      if (target.owns && target.action.pid() === undefined) return { ok: false, message: 'the server exited while starting' };
+      if (target.owns && target.action.pid() === undefined) return { ok: false, message: `the server exited while starting${stranger ? ` (meanwhile ${stranger})` : ''}` };
       const left = deadline - clock.now();
       if (left <= 0) break;
-      const check = await verifier.answers(target.name, Math.min(confirmMs, left));
+      const check = await this.#answers(target, Math.min(confirmMs, left));
+      if (signal.aborted) break;
       if (check.ok) {
-        const record = this.#record(target.name);
         record.startedAt = undefined; // loaded: the start-up window is over
         record.healthyAt = clock.now();
         return { ok: true };
       }
       last = check.message;
-      await clock.sleep(Math.min(verifyEveryMs, Math.max(0, deadline - clock.now())), this.#stopping.signal);
+      if (check.stranger) stranger = check.message;
+      await clock.sleep(Math.min(verifyEveryMs, Math.max(0, deadline - clock.now())), signal);
     }
-    if (this.#stopping.signal.aborted) return { ok: false, message: 'remediator shutting down' };
+    if (signal.aborted) return { ok: false, message: this.#why() };
     return { ok: false, message: `not answering ${target.startupTimeoutMs / 1000} s after the action (${last})` };
+  }
+
+  /**
+   * Does the target's server answer now? The verifier's check (listing and a one-token generation),
+   * and then, where the action can tell, whether what answers is the server it started or manages:
+   * another process answering on the port (a stranger, an old server) is not it.
+   */
+  async #answers(target: ManagedTarget, timeoutMs: number): Promise<{ ok: boolean; message: string; stranger?: boolean }> {
+    const check = await this.#o.verifier.answers(target.name, timeoutMs);
+    if (!check.ok || !target.action.identify) return check;
+    const address = this.#o.verifier.address?.(target.name);
+    const who = address ? await target.action.identify(address) : undefined;
+    return who && !who.ok ? { ok: false, message: who.message, stranger: true } : check;
   }
 
   /** An owned server exited by itself: counted; with restart_on_exit, respawned through the stages. */
@@ -315,17 +420,22 @@ export class Remediator {
   }
 
   /** Applies a reloaded config; a target whose action changes first finishes the work under way. */
+  /**
+   * Applies a reloaded config. A target whose action changes first finishes the work under way; a
+   * removed one has it cut short (a check of its server, a respawn backoff: its action was stopped
+   * already), and its record is forgotten only once that work has ended.
+   */
   async reconfigure(targets: ManagedTarget[], match: Record<string, string>, staleAfterMs: number): Promise<void> {
-    for (const target of targets) {
-      const old = this.#targets.get(target.name);
-      if (old && old !== target) {
-        await this.#queues.get(target.name);
-        await this.#acting.get(target.name);
-      }
+    const wanted = new Map(targets.map((t) => [t.name, t]));
+    const leaving = [...this.#targets.values()].filter((old) => wanted.get(old.name) !== old);
+    for (const old of leaving) if (!wanted.has(old.name)) this.#cancel(old).removed.abort();
+    for (const old of leaving) {
+      await this.#queues.get(old.name);
+      await this.#acting.get(old.name);
     }
     for (const target of targets) if (!this.#o.store.get(target.name)) await this.#o.store.load(target.name);
-    for (const name of this.#targets.keys()) if (!targets.some((t) => t.name === name)) this.#o.store.forget(name);
-    this.#targets = new Map(targets.map((t) => [t.name, t]));
+    for (const name of this.#targets.keys()) if (!wanted.has(name)) this.#o.store.forget(name);
+    this.#targets = wanted;
     this.#match = match;
     this.#staleAfterMs = staleAfterMs;
   }
@@ -334,7 +444,8 @@ export class Remediator {
   async start(): Promise<void> {
     for (const target of this.#targets.values()) {
       const record = await this.#o.store.load(target.name);
-      // A restart under way when the previous run died: its outcome is unknown, its cooldown applies.
+      // A restart under way when the previous run died: its outcome is unknown, its cooldown applies
+      // (it was counted, in the restarts and the circuit window, before it ran).
       if (record.inProgress) {
         this.#o.logger.warn({ target: target.name, alertname: record.inProgress.alertname }, 'a restart was under way when the remediator last stopped');
         record.inProgress = undefined;
@@ -344,7 +455,10 @@ export class Remediator {
       if (target.owns && record.startedAt !== undefined) {
         // Watch the initial load, so the start-up window ends as soon as the server answers.
         const startedAt = record.startedAt;
-        this.#track(this.#waitHealthy(target, startedAt));
+        void this.#own(
+          () => this.#waitHealthy(target, record, startedAt),
+          (err) => void this.#o.logger.error({ target: target.name, err: err.message, stack: err.stack }, 'internal error while watching the server start'),
+        );
       }
     }
   }

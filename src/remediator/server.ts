@@ -60,6 +60,8 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
   const metrics = new RemediatorMetrics();
   const store = new StateStore({ dir: o.storagePath, clock, logger: o.logger });
   const history = new ActionHistory({ dir: o.storagePath, logger: o.logger });
+  // The directory is ours (its lock taken, writable) before anything in it is read or rewritten.
+  await store.open();
   await history.load();
   let config = o.config;
   let apiKeys = await readApiKeys(config);

@@ -4,7 +4,8 @@
 import type { Action } from './actions/types.ts';
 import { instanceKey, lastHealthy, type TargetRecord } from './state.ts';
 
-export const decisions = ['resolved', 'not_matching', 'invalid', 'unknown_target', 'stale', 'duplicate', 'starting', 'in_progress', 'cooldown', 'circuit_open', 'recovered', 'restart'] as const;
+// `error`: deciding failed (a stage or the action threw); logged with the error, never lost.
+export const decisions = ['resolved', 'not_matching', 'invalid', 'unknown_target', 'stale', 'duplicate', 'starting', 'in_progress', 'cooldown', 'circuit_open', 'recovered', 'restart', 'error'] as const;
 export type Decision = (typeof decisions)[number];
 
 /** What asks for a restart: an alert from the webhook or from Alertmanager's API, or an exit. */
@@ -52,6 +53,8 @@ const maxLabelChars = 256;
 // Alertmanager's fingerprints are 16 hex digits, its startsAt an RFC 3339 time (about 35 chars).
 const maxFingerprintChars = 256;
 const maxStartsAtChars = 64;
+/** An alert may start this far ahead of our clock (clocks a little apart); further is not believable. */
+export const maxFutureSkewMs = 5 * 60_000;
 
 /** Labels that name things we act on must be sane before they reach logs, env or argv. */
 export function invalidReason(labels: Record<string, string>): string | undefined {
@@ -65,15 +68,19 @@ export function invalidReason(labels: Record<string, string>): string | undefine
 
 /**
  * The whole trigger: its labels, and its fingerprint and startsAt, which reach the dedupe key, the
- * state file, the history and a command's environment (where a NUL makes the command fail).
+ * state file, the history and a command's environment (where a NUL makes the command fail). With
+ * the wall clock (Unix ms), a start more than maxFutureSkewMs ahead of it is invalid too: a forged
+ * or badly clocked alert must not act (nor be kept as "seen" until that day comes).
  */
-export function invalidTriggerReason(trigger: Pick<Trigger, 'labels' | 'fingerprint' | 'startsAt'>): string | undefined {
+export function invalidTriggerReason(trigger: Pick<Trigger, 'labels' | 'fingerprint' | 'startsAt'>, wall?: number): string | undefined {
   const labels = invalidReason(trigger.labels);
   if (labels) return labels;
   if (trigger.fingerprint.length > maxFingerprintChars) return `fingerprint is longer than ${maxFingerprintChars} characters`;
   if (trigger.fingerprint.includes('\0')) return 'fingerprint holds a NUL character';
   if (trigger.startsAt.length > maxStartsAtChars) return `startsAt is longer than ${maxStartsAtChars} characters`;
   if (trigger.startsAt.includes('\0')) return 'startsAt holds a NUL character';
+  const ahead = wall === undefined ? Number.NaN : Date.parse(trigger.startsAt) - wall;
+  if (ahead > maxFutureSkewMs) return `startsAt is ${Math.round(ahead / 1000)} s in the future (more than ${maxFutureSkewMs / 1000} s ahead of this clock)`;
   return undefined;
 }
 

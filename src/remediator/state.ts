@@ -159,9 +159,13 @@ export async function writeAtomic(path: string, text: string): Promise<void> {
   try {
     await file.writeFile(text);
     await file.sync();
-  } finally {
-    await file.close();
+  } catch (err) {
+    // A full disk: no half-written file left behind.
+    await file.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw err;
   }
+  await file.close();
   await rename(tmp, path);
   // The rename itself must survive a power cut: sync the directory entry too.
   const dir = await open(join(path, '..'), 'r');
@@ -275,15 +279,21 @@ export class StateStore {
 
   /**
    * Creates the directory and takes its lock (see lockStorage), once; load() does it before the
-   * first record is read, so before any server is started. Throws a StartupError naming the
-   * directory when another live remediator holds it.
+   * first record is read, so before any server is started, and the server before it reads the
+   * action history. Throws a StartupError naming the directory when another live remediator holds
+   * it, or when it cannot be written (read-only, full, not ours).
    */
   open(): Promise<void> {
     if (this.#root === undefined) return Promise.resolve();
     const root = this.#root;
     this.#locked ??= (async () => {
-      await mkdir(join(root, 'targets'), { recursive: true, mode: 0o700 });
-      await lockStorage(root);
+      try {
+        await mkdir(join(root, 'targets'), { recursive: true, mode: 0o700 });
+        await lockStorage(root);
+      } catch (err) {
+        if (err instanceof StartupError) throw err;
+        throw new StartupError(`--storage.path ${root}: cannot keep the remediator's state there: ${(err as Error).message}`);
+      }
     })();
     return this.#locked;
   }

@@ -5,11 +5,25 @@ import { moduleFields, resolveModule, type Module, type Target } from '../probin
 import { runRound } from '../probing/round.ts';
 import { SeriesStore } from '../probing/series.ts';
 import { serverNames, type ServerName } from '../servers/index.ts';
+import type { Endpoint } from './actions/types.ts';
 import type { Clock } from './clock.ts';
 
 export interface Verifier {
   /** One check, within timeoutMs. */
   answers(target: string, timeoutMs: number): Promise<{ ok: boolean; message: string }>;
+  /** Where the check reaches the target (its URL's host and port): what answers there is checked to be the target's own server. */
+  address?(target: string): Endpoint | undefined;
+}
+
+/** The host and port a base URL reaches. */
+export function addressOf(url: string): Endpoint | undefined {
+  try {
+    const u = new URL(url);
+    const port = u.port === '' ? (u.protocol === 'https:' ? 443 : 80) : Number(u.port);
+    return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port };
+  } catch {
+    return undefined;
+  }
 }
 
 /** A module of models + a one-token chat for each server type: the smallest proof of life. */
@@ -23,6 +37,10 @@ const checkModules = Object.fromEntries(
 
 export function probeVerifier(o: { targets: () => ReadonlyMap<string, Target>; apiKey: (t: Target) => string | undefined; clock: Clock }): Verifier {
   return {
+    address(name) {
+      const target = o.targets().get(name);
+      return target ? addressOf(target.url) : undefined;
+    },
     async answers(name, timeoutMs) {
       const target = o.targets().get(name);
       if (!target) return { ok: false, message: 'no such target' };

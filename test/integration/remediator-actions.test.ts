@@ -380,7 +380,8 @@ test("process: another user's process group is never signalled, and EPERM never 
   const reused = await asNobody({ owned: { ...owned, startTicks: '1' } });
   assert.equal(reused.code, 0, reused.out);
   assert.match(reused.out, /"started":\d+/);
-  // Recorded as ours (same start time) but run with another command: ending it is denied; start-up goes on.
+  // Recorded with its true start time and another command: without our spawn id in its environment
+  // it is not ours, so not signalled (and, were it ours, ending it would be denied); start-up goes on.
   const denied = await asNobody({ owned: { ...owned, startTicks: startTicks(victim.pid!)! } });
   assert.equal(denied.code, 0, denied.out);
   assert.match(denied.out, /"started":\d+/);
@@ -425,4 +426,53 @@ test('process: a server still there after SIGKILL (stuck in the kernel) fails th
   // It did get SIGKILL: once it is really gone, the watch notices, and nothing is left recorded.
   await waitFor(() => adopter.action.pid() === undefined);
   assert.equal(alive(pid), false);
+});
+
+test('process: a tampered record naming an unrelated process (its real pid, start time and boot) is neither adopted nor signalled: only the spawn id in its environment makes it ours', async () => {
+  const bystander = () => {
+    const child = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' });
+    cleanups.push(() => void child.kill('SIGKILL'));
+    return child;
+  };
+  const script = serverScript('tampered.json');
+  for (const argv of [[process.execPath, '-e', script], ['vllm', 'serve', 'Qwen/Qwen3-0.6B']]) {
+    const victim = bystander();
+    await waitFor(() => startTicks(victim.pid!) !== undefined);
+    const record = freshRecord();
+    // Everything the record can say, true of the victim: pid, group, start time, this boot; and
+    // the configured argv (adopted as is) or another one (ended as a leftover of an earlier run).
+    record.owned = { pid: victim.pid!, pgid: victim.pid!, startTicks: startTicks(victim.pid!)!, argv, bootId: bootId(), spawnId: 'forged-spawn-id' };
+    const { action } = processAction(script, {}, record);
+    await action.start();
+    const { pid } = await pidsIn('tampered.json');
+    assert.equal(action.pid(), pid, 'started its own server instead');
+    assert.notEqual(pid, victim.pid);
+    await action.restart({ alertname: 'LLMServerDown', fingerprint: 'f' });
+    await sleep(700); // longer than the grace period a group of ours would get
+    assert.ok(alive(victim.pid!), `the unrelated process was never signalled (record argv ${argv[0]})`);
+    await action.stop();
+    await rm(join(dir, 'tampered.json'), { force: true });
+  }
+});
+
+test('process: a failure while handling the server\'s exit (a hook that throws) is logged, never an unhandled rejection that ends the remediator', async () => {
+  const rejections: unknown[] = [];
+  const listener = (reason: unknown) => void rejections.push(reason);
+  process.on('unhandledRejection', listener);
+  const errors: string[] = [];
+  const logger = { ...silentLogger, warn: () => {}, info: () => {}, error: (_o: unknown, msg: string) => void errors.push(msg) } as unknown as typeof silentLogger;
+  try {
+    const action = processKind.create(remediation({ action: 'process', command: [process.execPath, '-e', 'setTimeout(() => process.exit(3), 100)'], grace_period: '500ms' }) as ProcessConfig, {
+      target: 't', logger, stdio: 'ignore', record: freshRecord(), persist: async () => {}, clock: realClock,
+      hooks: { running: () => {}, unexpectedExit: () => { throw new Error('the remediator could not take the exit'); } },
+    });
+    cleanups.push(() => action.stop());
+    await action.start();
+    await waitFor(() => action.pid() === undefined, 5000);
+    await sleep(100);
+    assert.deepEqual(rejections.map(String), []);
+    assert.deepEqual(errors, ['internal error while handling the model server\'s exit']);
+  } finally {
+    process.off('unhandledRejection', listener);
+  }
 });

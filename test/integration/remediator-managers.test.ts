@@ -143,3 +143,76 @@ test('every action may be stopped twice: the remediator stops them all on shutdo
     assert.equal(action.pid(), undefined, `${action.kind}: nothing left running`);
   }
 });
+
+test('systemd: identify() checks that the unit\'s processes hold the listening socket; a unit that is not up is not what answers', async () => {
+  const { spawn } = await import('node:child_process');
+  const { createServer: listener } = await import('node:net');
+  const { freePort } = await import('../../src/lib/system.ts');
+  const bin = join(dir, 'bin-identify');
+  await import('node:fs/promises').then((fs) => fs.mkdir(bin));
+  const state = join(dir, 'identify.state');
+  await writeFile(join(bin, 'systemctl'), `#!/bin/sh\n[ "$1" = show ] && cat ${JSON.stringify(state)}\nexit 0\n`);
+  await chmod(join(bin, 'systemctl'), 0o755);
+  const port = await freePort('127.0.0.1');
+  const address = { host: '127.0.0.1', port };
+  // The unit's main process: a server on the port, or one that does not listen.
+  const listens = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(${port}, '127.0.0.1', () => console.log('up')); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const idle = spawn('sleep', ['300'], { stdio: 'ignore' });
+  await new Promise((r) => listens.stdout!.once('data', r));
+  const action = create({ action: 'systemd', unit: 'vllm.service', systemctl: join(bin, 'systemctl') });
+  try {
+    await writeFile(state, `ActiveState=active\nMainPID=${listens.pid}\nControlGroup=\n`);
+    const held = await action.identify!(address);
+    assert.equal(held?.ok, true, held?.message);
+    assert.match(held!.message, /unit vllm\.service/);
+    listens.kill('SIGKILL');
+    await new Promise((r) => listens.once('exit', r));
+    // A stranger (this test process) holds the port; the unit's process does not.
+    const stranger = await new Promise<import('node:net').Server>((resolve) => {
+      const s = listener();
+      s.listen(port, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      await writeFile(state, `ActiveState=active\nMainPID=${idle.pid}\nControlGroup=\n`);
+      const other = await action.identify!(address);
+      assert.equal(other?.ok, false);
+      assert.match(other!.message, new RegExp(`port ${port} .*not unit vllm\\.service.*pid ${process.pid}`));
+      await writeFile(state, 'ActiveState=failed\nMainPID=0\nControlGroup=\n');
+      const failed = await action.identify!(address);
+      assert.equal(failed?.ok, false);
+      assert.match(failed!.message, /unit vllm\.service is failed/);
+      // Active without a main process (Type=oneshot, RemainAfterExit): it cannot tell.
+      await writeFile(state, 'ActiveState=active\nMainPID=0\nControlGroup=\n');
+      assert.equal(await action.identify!(address), undefined);
+    } finally {
+      stranger.close();
+    }
+  } finally {
+    listens.kill('SIGKILL');
+    idle.kill('SIGKILL');
+  }
+});
+
+test('docker: identify() accepts a running container that publishes the port; a container that is not running is not what answers', async () => {
+  const socket = join(dir, 'docker-identify.sock');
+  let container: object = {};
+  const engine = createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/containers/vllm/json') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(container));
+    res.writeHead(404).end('{"message":"page not found"}');
+  });
+  await new Promise<void>((resolve) => engine.listen(socket, resolve));
+  const action = create({ action: 'docker', container: 'vllm', socket });
+  try {
+    container = { State: { Status: 'running', Running: true, Pid: 0 }, HostConfig: { NetworkMode: 'bridge' }, NetworkSettings: { Ports: { '8000/tcp': [{ HostIp: '0.0.0.0', HostPort: '18000' }, { HostIp: '::', HostPort: '18000' }] } } };
+    const published = await action.identify!({ host: '127.0.0.1', port: 18000 });
+    assert.deepEqual(published, { ok: true, message: 'port 18000 is published by container vllm (8000/tcp)' });
+    assert.equal(await action.identify!({ host: '127.0.0.1', port: 18001 }), undefined, 'not a port it publishes: the URL may reach it another way');
+    container = { State: { Status: 'exited', Running: false, Pid: 0 }, HostConfig: { NetworkMode: 'bridge' }, NetworkSettings: { Ports: {} } };
+    const exited = await action.identify!({ host: '127.0.0.1', port: 18000 });
+    assert.equal(exited?.ok, false);
+    assert.match(exited!.message, /container vllm is exited/);
+  } finally {
+    await action.stop();
+    engine.close();
+  }
+});

@@ -2,7 +2,8 @@ import type { Agent } from 'undici';
 import { z } from 'zod';
 import { positiveDuration } from '../../config/fields.ts';
 import { discard } from '../../probing/http.ts';
-import { defineAction, type Action, type ActionDeps, type ActionOutcome, type StartingState } from './types.ts';
+import { listenerHeldBy, withDescendants } from './proc.ts';
+import { defineAction, type Action, type ActionDeps, type ActionOutcome, type Endpoint, type StartingState } from './types.ts';
 
 export const dockerSchema = z.strictObject({
   action: z.literal('docker').describe('The action kind.'),
@@ -16,9 +17,17 @@ type DockerConfig = z.output<typeof dockerSchema>;
 
 interface ContainerState {
   Status?: string;
+  Running?: boolean;
   Restarting?: boolean;
   StartedAt?: string;
+  Pid?: number;
   Health?: { Status?: string };
+}
+
+/** What /containers/NAME/json says of a container's ports. */
+interface ContainerNetwork {
+  HostConfig?: { NetworkMode?: string };
+  NetworkSettings?: { Ports?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | null };
 }
 
 /**
@@ -85,6 +94,37 @@ class DockerAction implements Action {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Whether the container is what answers at the address: it must be running, and publish that
+   * port on the host (NetworkSettings.Ports); on the host's network, its processes (State.Pid and
+   * descendants) must hold the listening socket. A port it does not publish may still reach it
+   * (the container's own address, a proxy in front): it cannot tell (undefined), nor when the
+   * Engine API does not answer.
+   */
+  async identify(address: Endpoint): Promise<ActionOutcome | undefined> {
+    const name = this.#c.container;
+    let info: { State?: ContainerState } & ContainerNetwork;
+    try {
+      const res = await this.#call('GET', `/containers/${encodeURIComponent(name)}/json`, 10_000);
+      if (res.statusCode !== 200) {
+        discard(res.body);
+        return undefined;
+      }
+      info = (await res.body.json()) as typeof info;
+    } catch {
+      return undefined;
+    }
+    const state = info.State ?? {};
+    if (state.Running !== true) return { ok: false, message: `container ${name} is ${state.Status ?? 'not running'}: what answers on port ${address.port} is not it` };
+    if (info.HostConfig?.NetworkMode === 'host') {
+      return state.Pid ? listenerHeldBy(address, withDescendants(state.Pid), `container ${name}`) : undefined;
+    }
+    for (const [port, bindings] of Object.entries(info.NetworkSettings?.Ports ?? {})) {
+      if (bindings?.some((b) => Number(b.HostPort) === address.port)) return { ok: true, message: `port ${address.port} is published by container ${name} (${port})` };
+    }
+    return undefined;
   }
 
   async start(): Promise<void> {}

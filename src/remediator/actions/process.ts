@@ -4,9 +4,9 @@ import { z } from 'zod';
 import { positiveDuration } from '../../config/fields.ts';
 import type { OwnedProcess } from '../state.ts';
 import { childEnv } from './env.ts';
-import { argvOf, bootId, groupCarries, groupMembers, processesWithEnv, startTicks } from './proc.ts';
+import { bootId, carries, groupCarries, groupMembers, listenerHeldBy, processesWithEnv, startTicks } from './proc.ts';
 import { signalGroup, terminateGroup } from './signal.ts';
-import { defineAction, type Action, type ActionDeps, type ActionOutcome, type RestartContext } from './types.ts';
+import { defineAction, type Action, type ActionDeps, type ActionOutcome, type Endpoint, type RestartContext } from './types.ts';
 
 const argv = z.array(z.string().min(1)).min(1, 'needs at least the program to run');
 
@@ -34,9 +34,10 @@ export const spawnIdVariable = 'QWEN_SENTINEL_SPAWN_ID';
  * own process group, so a restart signals exactly that group (SIGTERM, SIGKILL after the grace
  * period) and nothing else on the machine. Its pid, group, start time and boot id are kept in the
  * target's state record, and a spawn id in its environment, so a remediator started again adopts a
- * server still running (same boot, pid and start time, whatever its /proc cmdline says: a script,
- * a Python entry point), or ends what it and any earlier run on the same storage directory left
- * (found by the spawn id), and never starts a second one.
+ * server still running (same boot, pid and start time, and the recorded spawn id in its
+ * environment, whatever its /proc cmdline says: a script, a Python entry point), or ends what it and
+ * any earlier run on the same storage directory left (found by the spawn id), and never starts a
+ * second one. A record alone proves nothing: a process is ours only when it carries our spawn id.
  */
 class ProcessAction implements Action {
   readonly kind = 'process';
@@ -105,7 +106,9 @@ class ProcessAction implements Action {
    * server left in its group (an engine subprocess holding the GPU), a spawn that was under way
    * when the earlier run died, any server an earlier run on this storage directory started for
    * this target (the record may have been lost). "Ours" is what carries our spawn id in its
-   * environment; a recorded pid now leading another process, or from another boot, is not.
+   * environment; a recorded pid now leading another process, or from another boot, is not, and
+   * neither is one whose pid, start time, boot and argv match the record but whose environment
+   * lacks the recorded spawn id (a tampered or mistaken record, one written before spawn ids).
    * Returns whether a live server was adopted.
    */
   async #adopt(): Promise<boolean> {
@@ -115,18 +118,20 @@ class ProcessAction implements Action {
     let adopted: OwnedProcess | undefined;
     const gone = new Set<string>();
     if (owned) {
-      // A record written before boot ids were kept: only its exact old identity (argv too) is trusted.
-      const legacy = owned.bootId === undefined;
-      const running = startTicks(owned.pid) === owned.startTicks && (!legacy || sameArgv(argvOf(owned.pid), owned.argv));
-      if (!legacy && owned.bootId !== boot) {
+      const running = startTicks(owned.pid) === owned.startTicks;
+      // /proc/PID/environ of the leader: the id we put there when we started it.
+      const ours = running && owned.bootId === boot && owned.spawnId !== undefined && carries(owned.pid, spawnIdVariable, owned.spawnId);
+      if (owned.bootId !== undefined && owned.bootId !== boot) {
         logger.info({ target, pid: owned.pid }, 'the recorded model server ran in another boot: nothing of it is left');
-      } else if (running && sameArgv(owned.argv, this.#c.command)) {
+      } else if (ours && sameArgv(owned.argv, this.#c.command)) {
         adopted = owned;
-      } else if (running) {
+      } else if (ours) {
         await this.#endGroup(owned.pgid, 'started by a previous run with another command');
-      } else if (owned.spawnId !== undefined) {
-        gone.add(owned.spawnId); // its leftovers carry its spawn id; a pid now leading another process does not
+      } else if (running) {
+        logger.warn({ target, pid: owned.pid }, 'the recorded pid runs a process the remediator did not start (its environment lacks the recorded spawn id): left alone, not adopted');
       }
+      // Its leftovers carry its spawn id; a pid now leading another process does not.
+      if (!adopted && owned.spawnId !== undefined) gone.add(owned.spawnId);
       if (!adopted) record.owned = undefined;
     }
     if (record.spawning) {
@@ -167,6 +172,23 @@ class ProcessAction implements Action {
     signalGroup(pgid, 'SIGKILL');
   }
 
+  /**
+   * Whether the socket listening at the address is held by the server this action started: a
+   * member of its process group, or a process carrying its spawn id (a worker that left the group).
+   */
+  async identify(address: Endpoint): Promise<ActionOutcome | undefined> {
+    const owned = this.#d.record.owned;
+    const what = 'the server the remediator started';
+    if (!owned) return { ok: false, message: `${what} is not running` };
+    const spawnId = owned.spawnId;
+    // The group first; the whole process table only when none of the group holds it.
+    function* ours() {
+      yield* groupMembers(owned!.pgid);
+      if (spawnId !== undefined) for (const p of processesWithEnv(spawnIdVariable, (id) => id === spawnId)) yield p.pid;
+    }
+    return listenerHeldBy(address, ours(), `${what} (pid ${owned.pid})`);
+  }
+
   #watchAdopted(): void {
     const owned = this.#d.record.owned!;
     let done!: () => void;
@@ -174,8 +196,11 @@ class ProcessAction implements Action {
     this.#watch = setInterval(() => {
       if (startTicks(owned.pid) === owned.startTicks) return;
       clearInterval(this.#watch);
-      this.#onExit(owned.pid, owned.spawnId, { code: null, signal: null });
-      done();
+      try {
+        this.#onExit(owned.pid, owned.spawnId, { code: null, signal: null });
+      } finally {
+        done();
+      }
     }, adoptedPollMs);
     this.#watch.unref();
   }
@@ -230,7 +255,16 @@ class ProcessAction implements Action {
     return spawnError;
   }
 
+  /** Runs from an exit callback or a timer, where a throw would end the process: it is logged instead. */
   #onExit(pid: number, spawnId: string | undefined, detail: { code: number | null; signal: string | null }): void {
+    try {
+      this.#exit(pid, spawnId, detail);
+    } catch (err) {
+      this.#d.logger.error({ target: this.#d.target, pid, err: (err as Error).message, stack: (err as Error).stack }, 'internal error while handling the model server\'s exit');
+    }
+  }
+
+  #exit(pid: number, spawnId: string | undefined, detail: { code: number | null; signal: string | null }): void {
     const { record, logger, target } = this.#d;
     // What the dead leader left in its group (vLLM's engine core, holding the GPU) goes too, now,
     // while the group is ours: a member carries our spawn id. (A group whose members all died

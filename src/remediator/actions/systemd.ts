@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { positiveDuration } from '../../config/fields.ts';
 import { childEnv } from './env.ts';
-import { defineAction, type Action, type ActionDeps, type ActionOutcome, type StartingState } from './types.ts';
+import { listenerHeldBy, withDescendants } from './proc.ts';
+import { defineAction, type Action, type ActionDeps, type ActionOutcome, type Endpoint, type StartingState } from './types.ts';
 
 export const systemdSchema = z.strictObject({
   action: z.literal('systemd').describe('The action kind.'),
@@ -85,6 +87,25 @@ class SystemdAction implements Action {
     };
   }
 
+  /**
+   * Whether the unit's processes hold the socket listening at the address: those of its control
+   * group (cgroup.procs under /sys/fs/cgroup), or MainPID and its descendants when that cannot be
+   * read. A unit that is not up is not what answers. It cannot tell (undefined) when the unit runs
+   * without a main process (Type=oneshot), when systemctl cannot be asked, or when its processes
+   * belong to another user whose file descriptors an unprivileged remediator may not read.
+   */
+  async identify(address: Endpoint): Promise<ActionOutcome | undefined> {
+    const unit = `unit ${this.#c.unit}`;
+    const r = await this.#systemctl(['show', this.#c.unit, '--property=ActiveState,MainPID,ControlGroup'], 10_000);
+    if (r.exitCode !== 0) return undefined;
+    const p = properties(String(r.stdout));
+    const active = p.ActiveState ?? '?';
+    if (!['active', 'activating', 'reloading'].includes(active)) return { ok: false, message: `${unit} is ${active}: what answers on port ${address.port} is not it` };
+    const main = Number(p.MainPID ?? '0');
+    const pids = cgroupProcesses(p.ControlGroup) ?? (Number.isInteger(main) && main > 0 ? withDescendants(main) : []);
+    return pids.length === 0 ? undefined : listenerHeldBy(address, pids, unit);
+  }
+
   async start(): Promise<void> {}
   /** Nothing to stop: systemd runs the server. Safe to call any number of times. */
   async stop(): Promise<void> {}
@@ -92,6 +113,19 @@ class SystemdAction implements Action {
   pid(): undefined {
     return undefined;
   }
+}
+
+/** The processes of a control group (cgroup v2, or v1's systemd hierarchy); undefined when unreadable. */
+function cgroupProcesses(group: string | undefined): number[] | undefined {
+  if (!group?.startsWith('/') || group.includes('..')) return undefined;
+  for (const root of ['/sys/fs/cgroup', '/sys/fs/cgroup/systemd']) {
+    try {
+      return readFileSync(`${root}${group}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number);
+    } catch {
+      // not this hierarchy
+    }
+  }
+  return undefined;
 }
 
 export const systemdAction = defineAction({

@@ -9,6 +9,12 @@ export interface RestartContext {
   fingerprint: string;
 }
 
+/** Where a server is reached: a host (a name, or an IP literal without brackets) and a TCP port. */
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
 export interface ActionOutcome {
   ok: boolean;
   message: string;
@@ -57,6 +63,13 @@ export interface Action {
   starting(): Promise<StartingState | undefined>;
   /** The pid of an owned server. */
   pid(): number | undefined;
+  /**
+   * Whether what listens at this address is the server the action started or manages (its process
+   * group, the unit's processes, the container): ok, or not with why; undefined when it cannot
+   * tell. A restart counts as answering only when this is not `false`: another process answering
+   * on the port (a stranger's server, one left behind) is not the server restarted.
+   */
+  identify?(address: Endpoint): Promise<ActionOutcome | undefined>;
 }
 
 export interface ActionKind<S extends z.ZodType = z.ZodType> {
