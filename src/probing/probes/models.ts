@@ -20,7 +20,8 @@ export const modelsProbe = defineProbe({
     if (typeof text !== 'string') return text;
     let listing: ListedModel[];
     try {
-      const data = (JSON.parse(text) as { data?: unknown }).data;
+      // An Ollama with no model at all lists `"data": null`: an empty listing, not garbage.
+      const data = (JSON.parse(text) as { data?: unknown }).data ?? (/"data"\s*:\s*null/.test(text) ? [] : undefined);
       if (!Array.isArray(data)) return fail('bad_response', 'no "data" array in the model listing');
       listing = data.filter((m): m is ListedModel => typeof (m as ListedModel | null)?.id === 'string');
     } catch {

@@ -114,11 +114,12 @@ export async function streamChat(ctx: ProbeContext<GenerationOptions>, thinking:
   // A cold Ollama model loads on this request, and giving up would abort the load: wait for it.
   const cold = server.loadsOnDemand === true && before?.modelLoaded === false;
   if (cold) {
+    const asked = now() + options.load_timeout;
     ctx.extendDeadline(options.load_timeout);
     ctx.log(`model ${model} is not loaded: waiting up to ${options.load_timeout / 1000} s for the server to load it`);
     // A scrape's timeout may still cut this probe short (GET /probe): a load request of its own,
     // not tied to the scrape, lets the load finish anyway.
-    if (ctx.deadline() - now() < options.load_timeout) warmUp(ctx, model, options.load_timeout);
+    if (ctx.deadline() < asked) warmUp(ctx, model, options.load_timeout);
   }
   const streamDeadline = deadline(ctx.signal, ctx.deadline() - reserve - now());
   try {
