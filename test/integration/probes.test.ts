@@ -272,3 +272,10 @@ test('out of file descriptors is the exporter\'s own error, never the server\'s 
   assert.equal(localError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' })), undefined);
   assert.equal(classifyError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), new AbortController().signal).reason, 'connect_refused');
 });
+
+test('models: an Ollama with no model at all lists "data": null: an empty listing (model_missing), not garbage', async () => {
+  const empty = await rogue((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"object":"list","data":null}'));
+  assert.equal(reason(await run(modelsProbe, empty, { server: 'ollama', model: 'qwen3:0.6b' })), 'model_missing');
+  const garbage = await rogue((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"object":"list"}'));
+  assert.equal(reason(await run(modelsProbe, garbage, { server: 'ollama', model: 'qwen3:0.6b' })), 'bad_response');
+});
