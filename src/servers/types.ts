@@ -59,6 +59,8 @@ export interface ServerType {
   starting?(status: number, body: string): boolean;
   /** The server's own progress signal, if it has one. */
   readonly progress?: Endpoint<Progress>;
+  /** The job of prometheus/prometheus.yml that scrapes its own /metrics for the dashboard's row of it, if it has one. */
+  readonly metricsJob?: string;
   /** Its progress signal is answered by the decode loop itself (llama.cpp's /metrics): when the loop hangs, so does the signal. */
   readonly progressThroughLoop?: boolean;
   /** Where a server says it is paused or asleep, read when a generation stalls. */

@@ -22,6 +22,7 @@ export const vllm: ServerType = {
   matchModel: (listing: readonly ListedModel[], wanted: string) =>
     exactMatch(listing, wanted) ?? listing.find((m) => !m.parent && m.root === wanted)?.id,
   defaultProbes: ['models', 'health', 'progress', 'chat'],
+  metricsJob: 'vllm',
   progress: {
     path: '/metrics',
     parse(body) {

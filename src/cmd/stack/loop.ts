@@ -25,7 +25,7 @@ export interface LoopOptions {
   /** Scrape and rule evaluation interval (a Prometheus duration). */
   interval: string;
   /** The model server whose own /metrics Prometheus scrapes (job vllm). */
-  model?: { address: string; target: string } | undefined;
+  model?: { job: string; address: string; target: string } | undefined;
   /** The config file both components were given: they then reload it and export its reload metrics. */
   configFile?: ConfigSource<Config> | undefined;
   /** More links for both status pages (--web.link); each also links the other components. */

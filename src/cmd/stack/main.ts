@@ -151,8 +151,8 @@ async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown
     prometheus: prometheusBin && prom ? { bin: prometheusBin, address: prom } : undefined,
     alertmanager: alertmanagerBin && am ? { bin: alertmanagerBin, address: am } : undefined,
     interval: flags['probe.interval']!,
-    // vLLM's own metrics for the dashboard's vLLM row; the other flavors' have other names.
-    model: flavor === 'vllm' ? { address: hostPort(sim), target: 'qwen3' } : undefined,
+    // The model server's own metrics, where its server type has a dashboard row for them (vLLM).
+    model: flavors[flavor].server.metricsJob === undefined ? undefined : { job: flavors[flavor].server.metricsJob!, address: hostPort(sim), target: 'qwen3' },
     configFile,
     links: parseLinks(flags['web.link']),
     level,

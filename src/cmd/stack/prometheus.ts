@@ -7,6 +7,7 @@ import { parse, stringify } from 'yaml';
 import { parseDuration } from '../../lib/duration.ts';
 import { StartupError } from '../../lib/lifecycle.ts';
 import type { Logger } from '../../lib/log.ts';
+import { servers } from '../../servers/index.ts';
 
 /** The shipped Prometheus and Alertmanager configs: the stack runs these very files, rewired to its ports. */
 export const shippedDir = fileURLToPath(new URL('../../../prometheus/', import.meta.url));
@@ -19,15 +20,14 @@ export interface Wiring {
   /** Scrape and rule evaluation interval, short so the demo reacts in seconds. */
   interval: string;
   /** The model server's own /metrics (job vllm): its host:port and the target name it is probed as. */
-  model?: { address: string; target: string } | undefined;
+  /** The model server's own /metrics, scraped as `job` (its server type's metricsJob). */
+  model?: { job: string; address: string; target: string } | undefined;
 }
 
 type Yaml = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** The blackbox-style job: Prometheus names the servers, the exporter probes them at /probe. */
 export const probeJob = 'qwen-sentinel-probe';
-/** The model server's own metrics, read by the dashboard's vLLM row. */
-export const modelJob = 'vllm';
 
 /** The interval the shipped rules' `for` windows are written for (Prometheus' scrape interval in production). */
 export const rulesInterval = 15_000;
@@ -60,9 +60,12 @@ export async function writePrometheusConfig(dir: string, w: Wiring): Promise<str
   config.global = { ...config.global, scrape_interval: w.interval, evaluation_interval: w.interval };
   const jobs: Record<string, string> = { 'qwen-sentinel-exporter': w.exporter, 'qwen-sentinel-remediator': w.remediator };
   // Without a model server of ours to point it at, the job would scrape a stranger on port 8000.
-  config.scrape_configs = (config.scrape_configs as Yaml[]).filter((job) => job.job_name !== modelJob || w.model);
+  // The shipped jobs of server types' own metrics: kept only for the one the stack's model server is.
+  const metricsJobs = new Set(Object.values(servers).flatMap((s) => (s.metricsJob ? [s.metricsJob] : [])));
+  config.scrape_configs = (config.scrape_configs as Yaml[]).filter((job) => !metricsJobs.has(job.job_name) || job.job_name === w.model?.job);
   for (const job of config.scrape_configs as Yaml[]) {
-    if (job.job_name === modelJob && w.model) job.static_configs = [{ targets: [w.model.address], labels: { target: w.model.target } }];
+    const model = w.model;
+    if (model && job.job_name === model.job) job.static_configs = [{ targets: [model.address], labels: { target: model.target } }];
     const address = jobs[job.job_name];
     if (address) job.static_configs = [{ targets: [address] }];
     if (job.job_name === probeJob) {
