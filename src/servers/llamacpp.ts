@@ -19,7 +19,8 @@ export const llamacpp: ServerType = {
   exampleModel: '/models/Qwen3-0.6B-Q8_0.gguf',
   requiresModel: false,
   matchModel: exactMatch,
-  defaultProbes: ['health', 'models', 'progress', 'chat'],
+  // The listing first, as every type: a frozen server's listing timeout is what the rules act on.
+  defaultProbes: ['models', 'health', 'progress', 'chat'],
   starting: (status, body) => status === 503 && body.includes('Loading model'),
   progressThroughLoop: true,
   progress: {

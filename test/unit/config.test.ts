@@ -29,7 +29,7 @@ test('ships one module per server type, named after it, with that type\'s probes
   assert.deepEqual(Object.fromEntries(Object.values(modules).map((m) => [m.name, [m.server, m.probes.join(',')]])), {
     vllm: ['vllm', 'models,health,progress,chat'],
     sglang: ['sglang', 'models,health,progress,chat'],
-    llamacpp: ['llamacpp', 'health,models,progress,chat'],
+    llamacpp: ['llamacpp', 'models,health,progress,chat'],
     ollama: ['ollama', 'models,progress,chat'],
     openai: ['openai', 'models,chat'],
   });
