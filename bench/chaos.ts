@@ -4,6 +4,7 @@
 // until acted on). Counts false restarts and missed hangs; goals 0 and 0.
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { describeRules, restartRules, type RestartRule } from './lib/alert-rules.ts';
 import { firstModel, waitHealthy } from './lib/chat-check.ts';
 import { getJson, getText, postJson, waitFor } from './lib/net.ts';
 import { startStack, which, type RunningStack } from './lib/product.ts';
@@ -34,8 +35,16 @@ interface Restart {
   attributed: boolean;
 }
 
-/** How long a warranted failure may take to be restarted: the alert's `for`, group_wait, evaluations, margin. */
+/**
+ * How long a warranted failure may take to be restarted: the alert's `for`, group_wait, evaluations,
+ * margin. Upper bounds, written for the rules before issue 15; the faster rules since (every restart
+ * alert's `for` 10 s at 2 s, read from Prometheus into the notes) only restart sooner inside them, so
+ * they attribute a restart as before: the first within the window of a warranted failure in progress.
+ */
 const windowMs: Record<Warranted, number> = { crash: 60_000, 'hang-generation': 100_000, 'engine-dead': 110_000 };
+
+/** Blips and freezes: a fault for 1-3 probe intervals, shorter than every restart alert's `for`. */
+const isShort = (kind: string) => kind.startsWith('blip') || kind.startsWith('freeze');
 
 interface TargetView { pid: number | null; restarts: number }
 
@@ -60,6 +69,7 @@ export const chaos: Suite = {
     const stack: RunningStack = await startStack(ctx.procs, ctx.product, 'chaos-stack', [`--probe.interval=${interval}s`, '--sim.startup-delay=5s', '--cooldown=30s'], join(ctx.dir, 'chaos-stack.log'), ctx.signal);
     const events: EventRecord[] = [];
     const restarts: Restart[] = [];
+    let rules: RestartRule[] = [];
     const stopMonitor = new AbortController();
     let monitor: Promise<void> | undefined;
     try {
@@ -67,6 +77,7 @@ export const chaos: Suite = {
       const prom = stack.urls.prometheus!;
       await waitFor('the first healthy round', 60_000, async () => (/^llm_server_up\{[^}]*\} 1$/m.test((await getText(`${stack.urls.exporter}/metrics`)) ?? '') ? true : undefined), ctx.signal);
       await waitFor('Prometheus scraping the exporter', 60_000, async () => ((await getJson<{ data: { result: unknown[] } }>(`${prom}/api/v1/query?query=llm_server_up`))?.data.result.length ? true : undefined), ctx.signal);
+      rules = await restartRules(prom);
       const model = await firstModel(base);
       const targetView = async () => (await getJson<{ targets: TargetView[] }>(`${stack.urls.remediator}/api/v1/targets`))?.targets[0];
       let known = (await targetView())?.restarts ?? 0;
@@ -194,7 +205,11 @@ export const chaos: Suite = {
       if (acted.length) out.figures.push({ id: 'chaos.failure_to_restart', label: 'warranted failures: failure -> restart begun', unit: 's', samples: acted.map((e) => value(e.restartAfterMs! / 1000)) });
       const benignEvents = events.filter((e) => !e.warranted);
       out.figures.push({ id: 'chaos.benign_events', label: 'events that must not restart (blips, freezes, slow, saturated, paused, asleep)', unit: 'count', samples: [value(benignEvents.length)] });
+      const shortest = rules.length ? Math.min(...rules.map((r) => r.forSeconds)) : undefined;
+      const short = events.filter((e) => isShort(e.kind)).map((e) => (e.end - e.start) / 1000);
+      const longestShort = Math.max(0, ...short);
       out.notes.push(
+        `The restart alerts as Prometheus loaded them at ${interval} s (their \`for\`): ${rules.length ? describeRules(rules) : 'not read'}. ${short.length ? `The longest of ${short.length} blips and freezes lasted ${longestShort.toFixed(1)} s` : 'No blip or freeze in this run'}${shortest === undefined || !short.length ? '' : `, the shortest \`for\` is ${shortest} s${longestShort >= shortest ? ' (NOT shorter: such a blip may rightly fire)' : ''}`}; a failed probe's reason stays until the next probe succeeds, up to one more interval.`,
         `One \`qwen-sentinel stack\` at the fast settings (${interval} s probe/scrape/evaluation, start-up delay 5 s, cooldown 30 s) for ${durationMs / 1000} s plus ${tailMs / 1000} s of quiet; schedule seeded with ${ctx.seed}. Must not restart: blips (a fault for 1-3 probe intervals: hang-generation, engine-dead, hang, error, paused), freezes (SIGSTOP of the model server for 1-3 intervals), and slow, saturated, paused and asleep periods of 10-${longest / 1000} s (the server makes progress, or says why it does not). Must restart: ${warranted.join(', ')} (a hang held until the restart or its window ends; at most 3, the crash-loop circuit's limit per 15 minutes). Each event starts from a server that answers, 3-8 s after the previous one. A restart is warranted when it is the first within the window of a warranted failure in progress; any other is false. "Restarts by others" are the crash events: SIGKILL of the model server, then the remediator's own single restart (a second within the window would be false).`,
         `Events in order: ${events.map((e) => `${e.kind}${e.warranted ? (e.restartAfterMs === undefined ? ' (MISSED)' : ` (restart after ${(e.restartAfterMs / 1000).toFixed(0)} s, ${e.cause})`) : ''}`).join('; ')}.`,
       );

@@ -31,6 +31,11 @@ Benchmarks the current code (compiled from src/) and writes bench/results/<date>
   --no-latest        do not overwrite latest-<mode>.{md,json}
   --keep             keep the run's directory (configs, every process's log)
   --max-minutes=N    stop the run after N minutes (default: quick 14, full 180)
+  --mttr.settings=LIST  mttr at these settings only: fast, production (production runs in
+                     --quick too, one repetition); a narrowed run implies --no-latest
+  --mttr.faults=LIST    mttr with these faults only: sigkill, hang-generation, engine-dead, frozen
+  --mttr.flavors=LIST   the server types a frozen server is tried as: vllm, sglang, llamacpp,
+                     ollama (default: all four in the full run, vllm in --quick)
 
 Suites:
 ${suites.map((s) => `  ${s.name.padEnd(10)} ${s.summary}`).join('\n')}
@@ -47,6 +52,9 @@ function parse(argv: string[]) {
       'no-latest': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       'max-minutes': { type: 'string' },
+      'mttr.settings': { type: 'string' },
+      'mttr.faults': { type: 'string' },
+      'mttr.flavors': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -60,7 +68,10 @@ function parse(argv: string[]) {
   const mode: Mode = values.quick ? 'quick' : 'full';
   const maxMinutes = Number(values['max-minutes'] ?? (mode === 'quick' ? 14 : 180));
   if (!(maxMinutes > 0)) throw new Error('--max-minutes: a positive number');
-  return { mode, selected: suites.filter((s) => names.includes(s.name)), seed, latest: !values['no-latest'], keep: values.keep, maxMinutes, help: values.help };
+  const options = { 'mttr.settings': values['mttr.settings'], 'mttr.faults': values['mttr.faults'], 'mttr.flavors': values['mttr.flavors'] };
+  // A narrowed suite is not the suite: its results must not replace the latest complete ones.
+  const narrowed = Object.values(options).some((v) => v !== undefined);
+  return { mode, selected: suites.filter((s) => names.includes(s.name)), seed, latest: !values['no-latest'] && !narrowed, keep: values.keep, maxMinutes, options, help: values.help };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -110,7 +121,9 @@ async function main(argv: string[]): Promise<number> {
   if (product.buildWarnings.length) notes.push(`tsc reported type errors in src/ while compiling it (the emitted code was measured): ${product.buildWarnings.slice(0, 3).join('; ')}`);
   if (machine.loadStart[0]! > machine.cores * 0.5) notes.push(`The machine was busy at the start (load ${machine.loadStart[0]} on ${machine.cores} cores): other work shared the CPU, so read ratios and same-run comparisons rather than absolute times.`);
 
-  const ctx: BenchContext = { mode: args.mode, signal: abort.signal, procs, product, dir, seed: args.seed, log };
+  const narrowing = Object.entries(args.options).filter(([, v]) => v !== undefined);
+  if (narrowing.length) notes.push(`A narrowed run (${narrowing.map(([k, v]) => `--${k}=${v}`).join(' ')}): latest-${args.mode}.* left as they were.`);
+  const ctx: BenchContext = { mode: args.mode, signal: abort.signal, procs, product, dir, seed: args.seed, options: args.options, log };
   const results: SuiteResult[] = [];
   let failed = false;
   for (const suite of args.selected) {

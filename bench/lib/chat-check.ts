@@ -105,12 +105,15 @@ export async function waitHealthy(base: string, o: HealthyOptions): Promise<numb
   return healthyAt;
 }
 
-/** Lists the server's first model id, or undefined. */
+/**
+ * The first model id the server lists that can chat, or undefined: an embedding model (Ollama
+ * lists nomic-embed-text:latest before qwen3:0.6b) answers no chat request.
+ */
 export async function firstModel(base: string): Promise<string | undefined> {
   try {
     const res = await fetch(`${base}/models`, { signal: AbortSignal.timeout(3000) });
-    const body = (await res.json()) as { data?: Array<{ id?: string }> };
-    return body.data?.[0]?.id;
+    const ids = ((await res.json()) as { data?: Array<{ id?: string }> }).data?.map((m) => m.id).filter((id): id is string => typeof id === 'string') ?? [];
+    return ids.find((id) => !/embed/i.test(id)) ?? ids[0];
   } catch {
     return undefined;
   }

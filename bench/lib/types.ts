@@ -48,6 +48,8 @@ export interface BenchContext {
   /** A directory for this run's configs and logs. */
   dir: string;
   seed: number;
+  /** Narrowing flags of one suite (e.g. `mttr.faults`), as given on the command line. */
+  options: Record<string, string | undefined>;
   log(line: string): void;
 }
 
