@@ -8,11 +8,12 @@
 // Nothing binds anything but 127.0.0.1; service and pod addresses are inside 127.0.0.0/8 too, so no
 // private-range address appears anywhere (nothing routes service IPs: there is no kube-proxy).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { cacheRoot, finishedBuilds } from './peer-cache.ts';
 import { findOnPath } from './require-binary.ts';
 import { freePort } from './llama-server.ts';
 
@@ -30,10 +31,6 @@ export interface KubeBinaries {
   openssl: string;
 }
 
-function cacheRoot(): string {
-  return process.env.QWEN_SENTINEL_CACHE || join(homedir(), '.cache', 'qwen-sentinel');
-}
-
 /**
  * The cached control-plane binaries plus kubectl and openssl from PATH, or undefined when any is
  * missing. Only a cache directory with the `ready` marker counts (the build script writes it last);
@@ -43,33 +40,19 @@ export function findKubeBinaries(): KubeBinaries | undefined {
   const kubectl = findOnPath('kubectl');
   const openssl = findOnPath('openssl');
   if (!kubectl || !openssl) return undefined;
-  const root = cacheRoot();
-  let names: string[];
-  try {
-    names = readdirSync(root);
-  } catch {
-    return undefined;
-  }
-  const finished = names
-    .filter((name) => name.startsWith('kube-'))
-    .map((name) => join(root, name))
-    .filter((dir) => existsSync(join(dir, 'ready')))
-    .map((dir) => {
-      const bin = join(dir, 'bin');
-      return {
-        dir,
-        kubeApiserver: join(bin, 'kube-apiserver'),
-        kubeControllerManager: join(bin, 'kube-controller-manager'),
-        kubeScheduler: join(bin, 'kube-scheduler'),
-        etcd: join(bin, 'etcd'),
-        kwok: join(bin, 'kwok'),
-        kubectl,
-        openssl,
-      };
-    })
-    .filter((b) => [b.kubeApiserver, b.kubeControllerManager, b.kubeScheduler, b.etcd, b.kwok].every((file) => existsSync(file)))
-    .sort((a, b) => statSync(join(b.dir, 'ready')).mtimeMs - statSync(join(a.dir, 'ready')).mtimeMs);
-  return finished[0];
+  const dir = finishedBuilds('kube-', ['bin/kube-apiserver', 'bin/kube-controller-manager', 'bin/kube-scheduler', 'bin/etcd', 'bin/kwok'])[0];
+  if (dir === undefined) return undefined;
+  const bin = join(dir, 'bin');
+  return {
+    dir,
+    kubeApiserver: join(bin, 'kube-apiserver'),
+    kubeControllerManager: join(bin, 'kube-controller-manager'),
+    kubeScheduler: join(bin, 'kube-scheduler'),
+    etcd: join(bin, 'etcd'),
+    kwok: join(bin, 'kwok'),
+    kubectl,
+    openssl,
+  };
 }
 
 /**

@@ -2,10 +2,9 @@
 // OpenAI-compatible model server. Built once by test/real-server/build-llama-server.sh into a cache
 // outside the checkout; this module only finds and runs it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { cacheRoot, finishedBuilds } from './peer-cache.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const BUILD_COMMAND = 'test/real-server/build-llama-server.sh';
@@ -28,30 +27,14 @@ export interface RunningLlamaServer {
   stop(): Promise<void>;
 }
 
-function cacheRoot(): string {
-  return process.env.QWEN_SENTINEL_CACHE || join(homedir(), '.cache', 'qwen-sentinel');
-}
-
 /**
  * The cached server binary and model, or undefined when not built. Only a directory with the
  * `ready` marker counts (the build script writes it last); with several llama.cpp versions
  * cached, the most recently finished one wins.
  */
 export function findLlamaServer(): LlamaServerFiles | undefined {
-  const root = cacheRoot();
-  let names: string[];
-  try {
-    names = readdirSync(root);
-  } catch {
-    return undefined;
-  }
-  const finished = names
-    .filter((name) => name.startsWith('llama.cpp-'))
-    .map((name) => ({ dir: join(root, name), binary: join(root, name, 'bin', 'llama-server'), model: join(root, name, 'tiny-qwen3.gguf') }))
-    .filter((c) => existsSync(join(c.dir, 'ready')) && existsSync(c.binary) && existsSync(c.model))
-    .sort((a, b) => statSync(join(b.dir, 'ready')).mtimeMs - statSync(join(a.dir, 'ready')).mtimeMs);
-  const best = finished[0];
-  return best && { binary: best.binary, model: best.model };
+  const dir = finishedBuilds('llama.cpp-', ['bin/llama-server', 'tiny-qwen3.gguf'])[0];
+  return dir === undefined ? undefined : { binary: join(dir, 'bin', 'llama-server'), model: join(dir, 'tiny-qwen3.gguf') };
 }
 
 /**

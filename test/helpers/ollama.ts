@@ -4,10 +4,10 @@
 // build-llama-server.sh writes. This module finds and runs them, each server in a temporary
 // directory of its own (models, HOME), in a process group of its own.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cacheRoot, finishedBuilds } from './peer-cache.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { freePort } from '../../src/lib/system.ts';
@@ -43,30 +43,15 @@ export interface RunningOllama {
   stop(): Promise<void>;
 }
 
-function cacheRoot(): string {
-  return process.env.QWEN_SENTINEL_CACHE || join(homedir(), '.cache', 'qwen-sentinel');
-}
-
 /**
  * The cached ollama binary and the tiny model, or undefined when either is not built. Only a
  * directory with the `ready` marker counts; with several Ollama versions cached, the most recently
  * finished one wins.
  */
 export function findOllama(): OllamaFiles | undefined {
-  const root = cacheRoot();
-  let names: string[];
-  try {
-    names = readdirSync(root);
-  } catch {
-    return undefined;
-  }
   const model = findLlamaServer()?.model;
-  const best = names
-    .filter((name) => name.startsWith('ollama-'))
-    .map((name) => ({ dir: join(root, name), binary: join(root, name, 'bin', 'ollama') }))
-    .filter((c) => existsSync(join(c.dir, 'ready')) && existsSync(c.binary))
-    .sort((a, b) => statSync(join(b.dir, 'ready')).mtimeMs - statSync(join(a.dir, 'ready')).mtimeMs)[0];
-  return best && model ? { binary: best.binary, model } : undefined;
+  const dir = finishedBuilds('ollama-', ['bin/ollama'])[0];
+  return dir !== undefined && model !== undefined ? { binary: join(dir, 'bin', 'ollama'), model } : undefined;
 }
 
 /**
