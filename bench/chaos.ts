@@ -22,6 +22,8 @@ interface EventRecord {
   /** performance.now() at its start and end. */
   start: number;
   end: number;
+  /** Date.now() at its start, to place Prometheus' samples. */
+  wallStart: number;
   /** Warranted: when the restart came (ms after start), or undefined (missed). */
   restartAfterMs?: number | undefined;
   /** The alert that caused it, and how it reached the remediator. */
@@ -48,6 +50,35 @@ const isShort = (kind: string) => kind.startsWith('blip') || kind.startsWith('fr
 
 interface TargetView { pid: number | null; restarts: number }
 
+interface Firing {
+  alert: string;
+  /** Unix ms of its first and last firing sample. */
+  from: number;
+  to: number;
+}
+
+/**
+ * Every stretch a restart alert was firing, from Prometheus' ALERTS series (1 s steps): a restart
+ * alert may fire and be held by the remediator (its check before acting finds the server well
+ * again), which no restart count shows.
+ */
+async function firings(prometheus: string, fromWall: number, toWall: number): Promise<Firing[] | undefined> {
+  const params = new URLSearchParams({ query: 'ALERTS{remediate="restart",alertstate="firing"}', start: String(fromWall / 1000), end: String(toWall / 1000), step: '1' });
+  const body = await getJson<{ data?: { result?: Array<{ metric: Record<string, string>; values: Array<[number, string]> }> } }>(`${prometheus}/api/v1/query_range?${params}`, 15_000);
+  if (!body?.data?.result) return undefined;
+  const out: Firing[] = [];
+  for (const series of body.data.result) {
+    const alert = series.metric.evidence ? `${series.metric.alertname} (evidence=${series.metric.evidence})` : series.metric.alertname ?? '?';
+    let current: Firing | undefined;
+    for (const [t] of series.values) {
+      const ms = t * 1000;
+      if (current && ms - current.to <= 1500) current.to = ms;
+      else out.push((current = { alert, from: ms, to: ms }));
+    }
+  }
+  return out.sort((a, b) => a.from - b.from);
+}
+
 export const chaos: Suite = {
   name: 'chaos',
   summary: 'random blips, slow/saturated/paused periods, freezes, crashes and real hangs on the stack: false restarts and missed hangs',
@@ -70,6 +101,7 @@ export const chaos: Suite = {
     const events: EventRecord[] = [];
     const restarts: Restart[] = [];
     let rules: RestartRule[] = [];
+    let runWall = Date.now();
     const stopMonitor = new AbortController();
     let monitor: Promise<void> | undefined;
     try {
@@ -111,13 +143,14 @@ export const chaos: Suite = {
       };
       const healthy = async (capMs: number) => waitHealthy(base, { model, capMs, signal: ctx.signal });
       const t0 = performance.now();
+      runWall = Date.now();
       const elapsed = () => performance.now() - t0;
 
       const benign = async (until: number) => {
         const kinds = ['blip', 'blip', 'freeze', 'slow', 'saturated', 'paused', 'asleep'];
         const kind = rng.pick(kinds);
         const room = until - elapsed();
-        const record: EventRecord = { kind, warranted: false, start: performance.now(), end: 0 };
+        const record: EventRecord = { kind, warranted: false, start: performance.now(), end: 0, wallStart: Date.now() };
         if (kind === 'blip') {
           const fault = rng.pick(['hang-generation', 'engine-dead', 'hang', 'error', 'paused']);
           const ms = Math.min(room, rng.between(1, 3) * interval * 1000);
@@ -152,7 +185,7 @@ export const chaos: Suite = {
       };
 
       const failure = async (kind: Warranted) => {
-        const record: EventRecord = { kind, warranted: true, start: performance.now(), end: 0 };
+        const record: EventRecord = { kind, warranted: true, start: performance.now(), end: 0, wallStart: Date.now() };
         active = record;
         if (kind === 'crash') {
           const pid = await simPid();
@@ -192,6 +225,7 @@ export const chaos: Suite = {
     } finally {
       stopMonitor.abort();
       await monitor;
+      const fired = stack.urls.prometheus ? await firings(stack.urls.prometheus, runWall, Date.now()).catch(() => undefined) : undefined;
       await stack.stop();
       const falseRestarts = restarts.filter((r) => !r.attributed);
       const hangs = events.filter((e) => e.warranted && e.kind !== 'crash');
@@ -205,13 +239,25 @@ export const chaos: Suite = {
       if (acted.length) out.figures.push({ id: 'chaos.failure_to_restart', label: 'warranted failures: failure -> restart begun', unit: 's', samples: acted.map((e) => value(e.restartAfterMs! / 1000)) });
       const benignEvents = events.filter((e) => !e.warranted);
       out.figures.push({ id: 'chaos.benign_events', label: 'events that must not restart (blips, freezes, slow, saturated, paused, asleep)', unit: 'count', samples: [value(benignEvents.length)] });
+      if (fired) {
+        // Each firing goes to the event that started last before it (its reason may outlast it).
+        const after = (f: Firing) => events.filter((e) => e.wallStart <= f.from).at(-1);
+        const held = fired.filter((f) => !after(f)?.warranted);
+        out.figures.push({
+          id: 'chaos.alerts_fired_benign',
+          label: 'restart alerts firing after an event that must not restart (acted on or not)',
+          unit: 'count',
+          samples: [value(held.length)],
+          note: held.map((f) => `${f.alert} for ${((f.to - f.from) / 1000 + 1).toFixed(0)} s from ${((f.from - runWall) / 1000).toFixed(0)} s, after ${after(f)?.kind ?? 'the start'}`).join('; ') || undefined,
+        });
+      }
       const shortest = rules.length ? Math.min(...rules.map((r) => r.forSeconds)) : undefined;
       const short = events.filter((e) => isShort(e.kind)).map((e) => (e.end - e.start) / 1000);
       const longestShort = Math.max(0, ...short);
       out.notes.push(
         `The restart alerts as Prometheus loaded them at ${interval} s (their \`for\`): ${rules.length ? describeRules(rules) : 'not read'}. ${short.length ? `The longest of ${short.length} blips and freezes lasted ${longestShort.toFixed(1)} s` : 'No blip or freeze in this run'}${shortest === undefined || !short.length ? '' : `, the shortest \`for\` is ${shortest} s${longestShort >= shortest ? ' (NOT shorter: such a blip may rightly fire)' : ''}`}; a failed probe's reason stays until the next probe succeeds, up to one more interval.`,
         `One \`qwen-sentinel stack\` at the fast settings (${interval} s probe/scrape/evaluation, start-up delay 5 s, cooldown 30 s) for ${durationMs / 1000} s plus ${tailMs / 1000} s of quiet; schedule seeded with ${ctx.seed}. Must not restart: blips (a fault for 1-3 probe intervals: hang-generation, engine-dead, hang, error, paused), freezes (SIGSTOP of the model server for 1-3 intervals), and slow, saturated, paused and asleep periods of 10-${longest / 1000} s (the server makes progress, or says why it does not). Must restart: ${warranted.join(', ')} (a hang held until the restart or its window ends; at most 3, the crash-loop circuit's limit per 15 minutes). Each event starts from a server that answers, 3-8 s after the previous one. A restart is warranted when it is the first within the window of a warranted failure in progress; any other is false. "Restarts by others" are the crash events: SIGKILL of the model server, then the remediator's own single restart (a second within the window would be false).`,
-        `Events in order: ${events.map((e) => `${e.kind}${e.warranted ? (e.restartAfterMs === undefined ? ' (MISSED)' : ` (restart after ${(e.restartAfterMs / 1000).toFixed(0)} s, ${e.cause})`) : ''}`).join('; ')}.`,
+        `Events in order (seconds from the schedule's start): ${events.map((e) => `${((e.wallStart - runWall) / 1000).toFixed(0)} s ${e.kind}${e.warranted ? (e.restartAfterMs === undefined ? ' (MISSED)' : ` (restart after ${(e.restartAfterMs / 1000).toFixed(0)} s, ${e.cause})`) : ''}`).join('; ')}.`,
       );
     }
   },

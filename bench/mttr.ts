@@ -290,7 +290,9 @@ export const mttr: Suite = {
     const chosen = pick('mttr.faults', faults, faults);
     // A frozen server is tried as each server type in turn (one trial each in the full run).
     const flavors = pick('mttr.flavors', frozenFlavors, quick ? ['vllm'] : frozenFlavors);
-    const repsOf = (fault: Fault) => (fault === 'frozen' ? flavors.length : quick ? 1 : 3);
+    const repeat = ctx.options['mttr.repeat'] === undefined ? (quick ? 1 : 3) : Number(ctx.options['mttr.repeat']);
+    if (!Number.isInteger(repeat) || repeat < 1) throw new Error('--mttr.repeat: a whole number of at least 1');
+    const repsOf = (fault: Fault) => (fault === 'frozen' ? flavors.length : repeat);
     const flavorOf = (fault: Fault, rep: number) => (fault === 'frozen' ? flavors[rep % flavors.length]! : 'vllm');
     const rng = new Random(ctx.seed);
     // Trials, by key "setting/system/fault".

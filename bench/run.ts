@@ -36,6 +36,8 @@ Benchmarks the current code (compiled from src/) and writes bench/results/<date>
   --mttr.faults=LIST    mttr with these faults only: sigkill, hang-generation, engine-dead, frozen
   --mttr.flavors=LIST   the server types a frozen server is tried as: vllm, sglang, llamacpp,
                      ollama (default: all four in the full run, vllm in --quick)
+  --mttr.repeat=N       repetitions of each fault but frozen (default: 3 in the full run, 1 in
+                     --quick); frozen runs once per server type
 
 Suites:
 ${suites.map((s) => `  ${s.name.padEnd(10)} ${s.summary}`).join('\n')}
@@ -55,6 +57,7 @@ function parse(argv: string[]) {
       'mttr.settings': { type: 'string' },
       'mttr.faults': { type: 'string' },
       'mttr.flavors': { type: 'string' },
+      'mttr.repeat': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -68,7 +71,7 @@ function parse(argv: string[]) {
   const mode: Mode = values.quick ? 'quick' : 'full';
   const maxMinutes = Number(values['max-minutes'] ?? (mode === 'quick' ? 14 : 180));
   if (!(maxMinutes > 0)) throw new Error('--max-minutes: a positive number');
-  const options = { 'mttr.settings': values['mttr.settings'], 'mttr.faults': values['mttr.faults'], 'mttr.flavors': values['mttr.flavors'] };
+  const options = { 'mttr.settings': values['mttr.settings'], 'mttr.faults': values['mttr.faults'], 'mttr.flavors': values['mttr.flavors'], 'mttr.repeat': values['mttr.repeat'] };
   // A narrowed suite is not the suite: its results must not replace the latest complete ones.
   const narrowed = Object.values(options).some((v) => v !== undefined);
   return { mode, selected: suites.filter((s) => names.includes(s.name)), seed, latest: !values['no-latest'] && !narrowed, keep: values.keep, maxMinutes, options, help: values.help };

@@ -17,6 +17,7 @@ const commands: Record<string, { load: () => Promise<Command>; summary: string }
   exporter: { load: () => import('./cmd/exporter.ts').then((m) => ({ run: m.runExporter, usage: m.exporterUsage })), summary: 'Probe model servers and publish Prometheus metrics.' },
   probe: { load: () => import('./cmd/probe.ts').then((m) => ({ run: m.runProbeCommand, usage: m.probeUsage })), summary: 'Probe one model server once; exit 0 when healthy, 1 when not (liveness checks, scripts).' },
   remediator: { load: () => import('./cmd/remediator.ts').then((m) => ({ run: m.runRemediator, usage: m.remediatorUsage })), summary: 'Receive Alertmanager webhooks and restart the right model server.' },
+  fleet: { load: () => import('./cmd/fleet.ts').then((m) => ({ run: m.runFleet, usage: m.fleetUsage })), summary: 'Generate a fleet\'s configuration from an inventory of hosts (fleet alertmanager: a route and webhook per host).' },
   sim: { load: () => import('./cmd/sim.ts').then((m) => ({ run: m.runSim, usage: m.simUsage })), summary: 'Simulate an OpenAI-compatible Qwen3 server, with fault injection.' },
 };
 

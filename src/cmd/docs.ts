@@ -1,5 +1,6 @@
 // `npm run docs`: writes the reference pages that are generated from the code's own tables and
 // schemas; a test fails when a committed page is out of date.
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { exporterSchema } from '../exporter/config.ts';
 import { exporterRegistry } from '../exporter/server.ts';
@@ -19,6 +20,7 @@ import { exporterFlags } from './exporter.ts';
 import { probeFlags } from './probe.ts';
 import { remediatorFlags } from './remediator.ts';
 import { simFlags } from './sim.ts';
+import { fleetAlertmanagerFlags } from './fleet.ts';
 import { stackFlags } from './stack/main.ts';
 
 const header = (title: string, sources: string) => [`# ${title}`, '', `<!-- Generated from ${sources} by \`npm run docs\`; do not edit. -->`, '', '[Back to the README](../README.md)', ''];
@@ -105,7 +107,7 @@ export function metricsReference(): string {
   return `${lines.join('\n').trimEnd()}\n`;
 }
 
-const commandFlags: Record<string, FlagSpecs> = { stack: stackFlags, exporter: exporterFlags, remediator: remediatorFlags, probe: probeFlags, sim: simFlags };
+const commandFlags: Record<string, FlagSpecs> = { stack: stackFlags, exporter: exporterFlags, remediator: remediatorFlags, probe: probeFlags, sim: simFlags, 'fleet alertmanager': fleetAlertmanagerFlags };
 
 export function flagsReference(): string {
   const lines = [
@@ -126,11 +128,23 @@ export function flagsReference(): string {
   return `${lines.join('\n').trimEnd()}\n`;
 }
 
+// The Helm chart (deploy/helm/qwen-sentinel) reads no file outside itself: the rules and the
+// dashboard are copied into its files/ from the one source of each, never edited there.
+const repoFile = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
+
+/** prometheus/rules/qwen-sentinel.rules.yml, as the chart's PrometheusRule embeds it. */
+export const chartRules = () => `# Generated from prometheus/rules/qwen-sentinel.rules.yml by \`npm run docs\`; do not edit.\n${repoFile('prometheus/rules/qwen-sentinel.rules.yml')}`;
+
+/** grafana/dashboards/qwen-sentinel.json (JSON has no comments: a plain copy), for the chart's dashboard ConfigMap. */
+export const chartDashboard = () => repoFile('grafana/dashboards/qwen-sentinel.json');
+
 export const generatedDocs: Record<string, () => string> = {
   'docs/probes.md': probesReference,
   'docs/configuration.md': configurationReference,
   'docs/metrics.md': metricsReference,
   'docs/flags.md': flagsReference,
+  'deploy/helm/qwen-sentinel/files/qwen-sentinel.rules.yml': chartRules,
+  'deploy/helm/qwen-sentinel/files/qwen-sentinel.json': chartDashboard,
 };
 
 if (import.meta.main) {

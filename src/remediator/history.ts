@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../lib/log.ts';
+import type { Verdict } from './actions/types.ts';
 import { writeAtomic } from './state.ts';
 
 export interface ActionEntry {
@@ -15,8 +16,8 @@ export interface ActionEntry {
   decisions: Array<{ stage: string; result: string }>;
   started_at: string;
   finished_at: string | undefined;
-  /** `interrupted`: it was running when the remediator stopped (killed); how it ended is unknown. */
-  outcome: 'running' | 'success' | 'failure' | 'interrupted';
+  /** stale, blocked, invalid: the action did nothing (see Verdict). `interrupted`: it was running when the remediator stopped (killed); how it ended is unknown. */
+  outcome: 'running' | 'success' | 'failure' | 'interrupted' | Verdict;
   message: string;
   /** From the action to the server answering again (listing and a one-token generation). */
   time_to_healthy_seconds: number | undefined;

@@ -39,7 +39,7 @@ export const webhookCodes = ['200', '400', '401', '413', '415', '422'] as const;
 
 export class RemediatorMetrics {
   readonly registry = componentRegistry();
-  readonly actions = new Counter({ name: 'llm_remediation_actions_total', help: 'Remediation actions run, by outcome (success: the server answered again within startup_timeout).', labelNames: ['target', 'action', 'outcome'], registers: [this.registry] });
+  readonly actions = new Counter({ name: 'llm_remediation_actions_total', help: 'Remediation actions run, by outcome (success: the server answered again within startup_timeout; stale, blocked, invalid: the action found it had nothing to do, and did nothing: not a restart).', labelNames: ['target', 'action', 'outcome'], registers: [this.registry] });
   readonly alerts = new Counter({ name: 'llm_remediation_alerts_total', help: 'Triggers (alerts from the webhook or the Alertmanager reconciler, exits of owned servers) by the decision taken (error: deciding it failed; see the log).', labelNames: ['decision', 'source'], registers: [this.registry] });
   readonly requests = new Counter({ name: 'llm_remediation_webhook_requests_total', help: 'Webhook requests by HTTP status code.', labelNames: ['code'], registers: [this.registry] });
   readonly processUp = new Gauge({ name: 'llm_remediation_managed_process_up', help: '1 while the model server the remediator owns is running.', labelNames: ['target'], registers: [this.registry] });

@@ -1,4 +1,5 @@
 import type { Logger } from '../lib/log.ts';
+import type { ActionOutcome, RestartContext, Verdict } from './actions/types.ts';
 import { toWall, type Clock } from './clock.ts';
 import type { ActionEntry, ActionHistory } from './history.ts';
 import type { RemediatorMetrics } from './metrics.ts';
@@ -198,6 +199,12 @@ export class Remediator {
     const record = this.#record(target.name);
     const { clock } = this.#o;
     const trail: Array<{ stage: string; result: string }> = [];
+    // What the action needs of the alert and does not find (a pod's name or UID): nothing is done.
+    const refused = trigger.source === 'exit' ? undefined : target.action.refuse?.(trigger.labels);
+    if (refused !== undefined) {
+      this.#count(trigger, 'invalid', quiet, { reason: refused });
+      return 'invalid';
+    }
     for (const stage of stages) {
       if (trigger.source === 'exit' && !stage.forExits) continue;
       const stop = await stage.decide({
@@ -207,7 +214,7 @@ export class Remediator {
         now: clock.now(),
         wall: clock.wall(),
         staleAfterMs: this.#staleAfterMs,
-        answersNow: async () => (await this.#answers(target, confirmMs)).ok,
+        answersNow: async () => (await this.#answers(target, confirmMs, { purpose: 'confirm', context: { alertname: trigger.labels.alertname ?? '', fingerprint: trigger.fingerprint, labels: trigger.labels } })).ok,
       });
       trail.push({ stage: stage.name, result: stop ? 'stop' : 'pass' });
       if (stop) {
@@ -276,23 +283,35 @@ export class Remediator {
     }
     // The intent is recorded (and on disk) before the action runs: a remediator killed between the
     // action and its verification still counts it, in the restarts and the circuit window.
+    const counted = clock.now();
     record.restarts += 1;
-    record.restartTimes.push(clock.now());
+    record.restartTimes.push(counted);
     await store.save(target.name);
-    let outcome: { ok: boolean; message: string };
+    let outcome: ActionOutcome;
     let healthySeconds: number | undefined;
     let interrupted = false;
+    // The labels go to an action that checks them (refuse): one acting on what the alert names.
+    const context: RestartContext = { alertname, fingerprint: entry.trigger.fingerprint, ...(target.action.refuse ? { labels: trigger.labels } : {}) };
     try {
-      outcome = await target.action.restart({ alertname, fingerprint: entry.trigger.fingerprint });
+      outcome = await target.action.restart(context);
     } catch (err) {
       outcome = { ok: false, message: (err as Error).message };
+    }
+    if (outcome.verdict !== undefined) {
+      // Nothing was done (the pod is gone, a budget said no): not a restart, so not counted.
+      record.restarts -= 1;
+      const at = record.restartTimes.lastIndexOf(counted);
+      if (at >= 0) record.restartTimes.splice(at, 1);
+      // A blocked action may be tried again by the next notification of the same alert.
+      if (outcome.verdict === 'blocked') delete record.seen[dedupeKey(trigger)];
+      return this.#nothingDone(target, record, entry, outcome.verdict, outcome.message);
     }
     const acted = clock.now();
     if (outcome.ok) {
       // Only an action that worked started something (an owned server's start is its action's to record).
       if (!target.owns) record.startedAt = acted;
       // The action only started it: a restart succeeds once the server answers again.
-      const healthy = await this.#waitHealthy(target, record, acted);
+      const healthy = await this.#waitHealthy(target, record, acted, context);
       if (healthy.ok) {
         healthySeconds = (clock.now() - acted) / 1000;
         record.respawns = 0;
@@ -304,6 +323,25 @@ export class Remediator {
       }
     }
     await this.#finish(target, record, entry, outcome, interrupted, healthySeconds);
+  }
+
+  /**
+   * Records an action that did nothing (its verdict: stale, blocked, invalid): the history, the
+   * record's last action, the actions counter and the log. No cooldown starts, no chat message.
+   */
+  async #nothingDone(target: ManagedTarget, record: TargetRecord, entry: ActionEntry, verdict: Verdict, message: string): Promise<void> {
+    const { clock, history, logger, store } = this.#o;
+    const finished = clock.now();
+    const at = new Date(toWall(clock, finished)).toISOString();
+    record.inProgress = undefined;
+    record.lastAction = { at, alertname: entry.trigger.alertname, outcome: verdict, message };
+    await store.save(target.name);
+    history.update(entry, { finished_at: at, outcome: verdict, message, decisions: [...entry.decisions, { stage: 'action', result: verdict }] });
+    if (this.#targets.get(target.name) === target) {
+      this.#o.metrics.actions.inc({ target: target.name, action: target.action.kind, outcome: verdict });
+      this.#o.metrics.setLastAction({ target: target.name, action: target.action.kind, alertname: entry.trigger.alertname, outcome: verdict });
+    }
+    logger[verdict === 'invalid' ? 'error' : 'warn']({ target: target.name, alertname: entry.trigger.alertname, source: entry.trigger.source, outcome: verdict, message }, 'remediation did nothing');
   }
 
   /** Records how an action ended: the record, the history, the metrics, the log, the chat. */
@@ -355,7 +393,7 @@ export class Remediator {
    * Polls until the server answers (listing and a one-token generation), and is what the action
    * started (see #answers), or its start-up time is up. Writes only the record it is given.
    */
-  async #waitHealthy(target: ManagedTarget, record: TargetRecord, since: number): Promise<{ ok: true } | { ok: false; message: string }> {
+  async #waitHealthy(target: ManagedTarget, record: TargetRecord, since: number, context?: RestartContext): Promise<{ ok: true } | { ok: false; message: string }> {
     const { clock } = this.#o;
     const signal = this.#signal(target);
     const deadline = since + target.startupTimeoutMs;
@@ -367,7 +405,7 @@ export class Remediator {
       if (target.owns && target.action.pid() === undefined) return { ok: false, message: `the server exited while starting${stranger ? ` (meanwhile ${stranger})` : ''}` };
       const left = deadline - clock.now();
       if (left <= 0) break;
-      const check = await this.#answers(target, Math.min(confirmMs, left));
+      const check = await this.#answers(target, Math.min(confirmMs, left), context && { purpose: 'verify', context });
       if (signal.aborted) break;
       if (check.ok) {
         record.startedAt = undefined; // loaded: the start-up window is over
@@ -387,10 +425,13 @@ export class Remediator {
    * and then, where the action can tell, whether what answers is the server it started or manages:
    * another process answering on the port (a stranger, an old server) is not it.
    */
-  async #answers(target: ManagedTarget, timeoutMs: number): Promise<{ ok: boolean; message: string; stranger?: boolean }> {
-    const check = await this.#o.verifier.answers(target.name, timeoutMs);
+  async #answers(target: ManagedTarget, timeoutMs: number, at?: { purpose: 'confirm' | 'verify'; context: RestartContext }): Promise<{ ok: boolean; message: string; stranger?: boolean }> {
+    // Where the action says the server is now (the pod the alert names, the one that replaced it).
+    const where = at && target.action.probeHost ? await target.action.probeHost(at.purpose, at.context) : undefined;
+    if (where && where.host === undefined) return { ok: false, message: where.message };
+    const check = await this.#o.verifier.answers(target.name, timeoutMs, where?.host);
     if (!check.ok || !target.action.identify) return check;
-    const address = this.#o.verifier.address?.(target.name);
+    const address = this.#o.verifier.address?.(target.name, where?.host);
     const who = address ? await target.action.identify(address) : undefined;
     return who && !who.ok ? { ok: false, message: who.message, stranger: true } : check;
   }

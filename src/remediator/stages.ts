@@ -101,7 +101,7 @@ async function starting(input: StageInput): Promise<boolean> {
   const gone = target.owns && target.action.pid() === undefined;
   const ours = record.startedAt;
   if (!gone && ours !== undefined && now - ours < target.startupTimeoutMs && !(healthy !== undefined && healthy >= ours)) return true;
-  const seen = await target.action.starting();
+  const seen = await target.action.starting(input.trigger.labels);
   if (!seen) return false;
   if (seen.starting) return true;
   // The manager's start time counts while it says the server runs (the action reports it only then).
@@ -116,7 +116,8 @@ export function recentRestarts(target: ManagedTarget, record: TargetRecord, now:
 
 /**
  * The per-target stages, in order. A trigger reaching the end is a restart. (Before these:
- * resolved, not_matching, invalid labels and unknown_target, which need no target.)
+ * resolved, not_matching, invalid labels and unknown_target, which need no target; then
+ * `invalid` again for an alert the target's action refuses, see Action.refuse.)
  */
 export const stages: readonly Stage[] = [
   {

@@ -24,10 +24,21 @@ export interface OwnedProcess {
   spawnId?: string | undefined;
 }
 
+/**
+ * What an action found instead of acting (ok is then false): nothing was done, so it is neither a
+ * failure nor a restart (the crash-loop circuit does not count it, no cooldown starts).
+ * stale: what the alert names is gone (its replacement is not touched); blocked: a budget allows
+ * no disruption now (a later alert may try again); invalid: what the alert names is not this
+ * target's to act on.
+ */
+export const verdicts = ['stale', 'blocked', 'invalid'] as const;
+export type Verdict = (typeof verdicts)[number];
+
 export interface ActionSummary {
   at: string;
   alertname: string;
-  outcome: 'success' | 'failure' | 'interrupted';
+  /** stale, blocked, invalid: the action did nothing (see Verdict). */
+  outcome: 'success' | 'failure' | 'interrupted' | Verdict;
   message: string;
 }
 
@@ -99,7 +110,7 @@ const fileSchema = z.strictObject({
   spawning: z.strictObject({ since: wallTime, argv: z.array(z.string()), boot_id: z.string().optional(), spawn_id: z.string().optional() }).optional(),
   seen: z.record(z.string(), wallTime),
   respawns: z.int().min(0),
-  last_action: z.strictObject({ at: z.string(), alertname: z.string(), outcome: z.enum(['success', 'failure', 'interrupted']), message: z.string() }).optional(),
+  last_action: z.strictObject({ at: z.string(), alertname: z.string(), outcome: z.enum(['success', 'failure', 'interrupted', ...verdicts]), message: z.string() }).optional(),
 });
 type RecordFile = z.output<typeof fileSchema>;
 

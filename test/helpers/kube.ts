@@ -440,6 +440,10 @@ export async function startKubeControlPlane(binaries: KubeBinaries, options: Con
       `--kubeconfig=${join(dir, 'kwok.kubeconfig')}`,
       '--manage-all-nodes=false', '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
       `--cidr=${addressIn(podCidr, 1)}/${podCidr.split('/')[1]}`, '--node-ip=127.0.0.1',
+      // Node leases, renewed as a kubelet renews its own: without them the node lifecycle
+      // controller sees no heartbeat within its grace period (50 s) and marks every node, and
+      // every pod on it, not Ready.
+      '--node-lease-duration-seconds=40',
     ], { ...process.env, KWOK_WORKDIR: kwokWork });
 
     for (const [p, port] of [[kcm, kcmPort], [scheduler, schedulerPort]] as const) {
@@ -589,4 +593,25 @@ function makeApi(port: number, pki: string): KubeControlPlane['api'] {
       contentType: options.contentType,
       timeoutMs: options.timeoutMs ?? 15_000,
     });
+}
+
+/**
+ * A kubeconfig that acts as a ServiceAccount: a token from the TokenRequest API (POST
+ * .../serviceaccounts/NAME/token, signed by the apiserver's service-account key), the cluster's CA
+ * and URL. What a remediator running in the cluster would get, so its calls go through real RBAC.
+ */
+export async function serviceAccountKubeconfig(cp: KubeControlPlane, namespace: string, name: string, file: string, expirationSeconds = 3600): Promise<string> {
+  const res = await cp.api('POST', `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds } });
+  if (res.status !== 201 || typeof res.body?.status?.token !== 'string') throw new Error(`TokenRequest for ${namespace}/${name}: HTTP ${res.status}: ${res.text.slice(0, 300)}`);
+  const user = `${namespace}-${name}`;
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'test', cluster: { server: cp.apiUrl, 'certificate-authority': cp.caFile } }],
+    users: [{ name: user, user: { token: res.body.status.token } }],
+    contexts: [{ name: user, context: { cluster: 'test', user, namespace } }],
+    'current-context': user,
+  };
+  writeFileSync(file, `${JSON.stringify(config, null, 1)}\n`, { mode: 0o600 });
+  return file;
 }

@@ -42,6 +42,7 @@ interface RunOptions {
   expect?: string;
   server?: keyof typeof serverTypes;
   log?: string[];
+  stall_timeout?: string;
 }
 
 /** What a probe run recorded, by metric name. */
@@ -49,7 +50,7 @@ type Recorded = ProbeResult & { values: Record<string, number> };
 
 async function run(probe: AnyProbe, origin: string, opts: RunOptions = {}): Promise<Recorded> {
   const server = opts.server ?? 'vllm';
-  const chat = { max_tokens: opts.max_tokens ?? 8, ...(opts.expect ? { expect: opts.expect } : {}) };
+  const chat = { max_tokens: opts.max_tokens ?? 8, ...(opts.expect ? { expect: opts.expect } : {}), ...(opts.stall_timeout ? { stall_timeout: opts.stall_timeout } : {}) };
   const config = parseConfig({ modules: { m: { server, probes: ['models', 'chat', 'thinking'], timeout: opts.timeout ?? '2s', max_response_bytes: opts.max_response_bytes ?? 1 << 20, chat, thinking: chat } } });
   const module = config.modules.m!;
   const record = new StagedRecorder();
@@ -109,6 +110,28 @@ test('chat: the real-world hang (listing answers, no token) is no_tokens to the 
   assert.equal(reason(await run(chatProbe, s.url, { timeout: '500ms', server: 'openai' })), 'no_tokens');
   // As vLLM: its generated-token counter stood still while the probe waited.
   assert.equal(reason(await run(chatProbe, s.url, { timeout: '500ms' })), 'hung');
+});
+
+test('chat: a flat count of generated tokens ends the probe as hung at the stall check, not at the deadline; a busy server waits on', async () => {
+  const s = await sim();
+  s.setFault('hang-generation');
+  const log: string[] = [];
+  const started = performance.now();
+  const hung = await run(chatProbe, s.url, { timeout: '20s', stall_timeout: '200ms', log });
+  assert.equal(reason(hung), 'hung', JSON.stringify(hung));
+  // The deadline is 20 s: ending far before it is the stall check's doing (its log says so).
+  assert.ok(performance.now() - started < 15_000, 'cut at the stall check');
+  assert.ok(log.some((l) => l.startsWith('stalled: no token in')), log.join('\n'));
+  // Saturated: the server generates for others, the probe gets no token. The checks see the count
+  // move, so the probe waits out its deadline and is judged there: saturated, never hung.
+  s.setFault('saturated');
+  const busyLog: string[] = [];
+  const busy = await run(chatProbe, s.url, { timeout: '1500ms', stall_timeout: '200ms', log: busyLog });
+  assert.equal(reason(busy), 'saturated', JSON.stringify(busy));
+  assert.ok(!busyLog.some((l) => l.startsWith('stalled')), busyLog.join('\n'));
+  // Without a progress signal (a generic OpenAI server) there is nothing to check: the deadline decides.
+  s.setFault('hang-generation');
+  assert.equal(reason(await run(chatProbe, s.url, { timeout: '800ms', stall_timeout: '200ms', server: 'openai' })), 'no_tokens');
 });
 
 test('chat: 5xx, slow tokens, and the loading simulator', async () => {

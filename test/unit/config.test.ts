@@ -33,7 +33,7 @@ test('ships one module per server type, named after it, with that type\'s probes
     ollama: ['ollama', 'models,progress,chat'],
     openai: ['openai', 'models,chat'],
   });
-  assert.deepEqual(modules.vllm!.options.chat, { prompt: 'Count from 1 to 50, separated by spaces.', max_tokens: 32, vary_prompt: false, load_timeout: 300_000 });
+  assert.deepEqual(modules.vllm!.options.chat, { prompt: 'Count from 1 to 50, separated by spaces.', max_tokens: 32, vary_prompt: false, load_timeout: 300_000, stall_timeout: 5000 });
 });
 
 test('a target names a module, or gets its server type\'s; config modules override shipped ones and add new ones', () => {
@@ -54,7 +54,7 @@ targets:
   assert.deepEqual(config.modules.vllm!.probes, ['models', 'chat']);
   assert.equal(config.modules.vllm!.options.chat.expect, '^OK');
   assert.deepEqual([b!.module, b!.server, b!.timeout], ['qwen-think', 'vllm', 3000]);
-  assert.deepEqual(config.modules['qwen-think']!.options.thinking, { prompt: 'Count from 1 to 50, separated by spaces.', max_tokens: 128, vary_prompt: true, load_timeout: 300_000 });
+  assert.deepEqual(config.modules['qwen-think']!.options.thinking, { prompt: 'Count from 1 to 50, separated by spaces.', max_tokens: 128, vary_prompt: true, load_timeout: 300_000, stall_timeout: 5000 });
   assert.deepEqual([c!.module, c!.server], ['ollama', 'ollama']);
 });
 
@@ -114,7 +114,7 @@ const invalid: Array<[string, string]> = [
   ['targets:\n  - {url: "http://x:1/v1", api_key_file: /k, api_key_env: K}', 'config: targets[0].api_key_env: set one of api_key_file or api_key_env, not both'],
   ['modules:\n  vllm: {chat: {load_timeout: soon}}', 'config: modules.vllm.chat.load_timeout: not a duration: "soon" (use e.g. 500ms, 15s, 1m30s)'],
   ['exporter:\n  allowed_probe_hosts: ["http://x"]', 'config: exporter.allowed_probe_hosts[0]: expected a host name or address, optionally :port, or *.domain'],
-  ['targets:\n  - url: http://x:1/v1\n    remediation: {action: reboot, command: [x]}', "config: targets[0].remediation.action: Invalid discriminator value. Expected 'process' | 'command' | 'systemd' | 'docker'"],
+  ['targets:\n  - url: http://x:1/v1\n    remediation: {action: reboot, command: [x]}', "config: targets[0].remediation.action: Invalid discriminator value. Expected 'process' | 'command' | 'systemd' | 'docker' | 'kubernetes'"],
   ['targets:\n  - url: http://x:1/v1\n    remediation: {action: process, command: "vllm serve"}', 'config: targets[0].remediation.command: Invalid input: expected array, received string'],
   ['targets:\n  - url: http://x:1/v1\n    remediation: {action: command, command: []}', 'config: targets[0].remediation.command: needs at least the program to run'],
   [minimal + 'remediator:\n  auth: {bearer_token_file: /a, bearer_token_env: B}', 'config: remediator.auth: set exactly one of bearer_token_file or bearer_token_env'],

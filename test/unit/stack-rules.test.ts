@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { scaleRules, shippedDir, writeAlertmanagerConfig } from '../../src/cmd/stack/prometheus.ts';
+import { scaleRules, scaledStallMs, shippedDir, writeAlertmanagerConfig } from '../../src/cmd/stack/prometheus.ts';
+import { parseConfig } from '../../src/cmd/config.ts';
+import { probes } from '../../src/probing/probes/index.ts';
 
 const shipped = await readFile(join(shippedDir, 'rules/qwen-sentinel.rules.yml'), 'utf8');
 // The last rule of a name wins (LLMServerHung has two: 15s with the server's evidence, 45s with the client's).
@@ -27,8 +29,19 @@ test('the stack\'s Alertmanager waits in proportion too: the remediator\'s group
     const wiring = { exporter: '127.0.0.1:1', remediator: '127.0.0.1:2', alertmanager: '127.0.0.1:3', tokenFile: '/t' };
     const route = async (interval: string) => (parse(await readFile(await writeAlertmanagerConfig(dir, { ...wiring, interval }), 'utf8')).route.routes as Array<{ receiver: string; group_wait: string; group_interval: string }>).find((r) => r.receiver === 'qwen-sentinel-remediator')!;
     assert.deepEqual([(await route('2s')).group_wait, (await route('2s')).group_interval], ['1s', '5s']);
-    assert.deepEqual([(await route('15s')).group_wait, (await route('15s')).group_interval], ['5s', '30s']);
+    assert.deepEqual([(await route('15s')).group_wait, (await route('15s')).group_interval], ['1s', '30s']);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('the stack\'s chat probe checks for a stall in proportion to its interval (5 s at 15 s), as its config gives every target', () => {
+  assert.equal(scaledStallMs(15_000), probes.chat.options.parse(undefined).stall_timeout, 'production: the shipped default');
+  assert.equal(scaledStallMs(15_000), 5000);
+  assert.equal(scaledStallMs(60_000), 5000, 'never longer than shipped');
+  assert.equal(scaledStallMs(2000), 667);
+  // The module named after the server type is the one a target of that type gets.
+  const config = parseConfig({ modules: { vllm: { chat: { stall_timeout: `${scaledStallMs(2000)}ms` } } }, targets: [{ name: 'qwen3', url: 'http://127.0.0.1:8000/v1', server: 'vllm' }] });
+  const target = config.targets[0]!;
+  assert.equal(config.modules[target.module]!.options.chat.stall_timeout, 667);
 });

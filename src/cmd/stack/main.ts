@@ -12,6 +12,7 @@ import { createLogger, logFlags, parseLogFormat, parseLogLevel, type Logger, typ
 import { ListenError } from '../../lib/errors.ts';
 import { bindablePort, which } from '../../lib/system.ts';
 import { alertmanagerSection, hostPort, startLoop } from './loop.ts';
+import { scaledStallMs } from './prometheus.ts';
 import { parseLinks } from '../../lib/html.ts';
 
 export const stackFlags = {
@@ -119,6 +120,8 @@ async function startStack(flags: StackFlags, level: LogLevel, teardown: Teardown
   await writeFile(tokenFile, randomBytes(24).toString('hex'), { mode: 0o600 });
   // The same config file format users write; saved in the temp dir for them to look at.
   const configData = {
+    // The module named after the server type, as targets find theirs: its stall check in proportion.
+    modules: { [flavor]: { chat: { stall_timeout: `${scaledStallMs(parseDurationFlag(flags['probe.interval']!, 'probe.interval'))}ms` } } },
     targets: [
       {
         name: 'qwen3',

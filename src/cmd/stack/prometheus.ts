@@ -8,6 +8,7 @@ import { parseDuration } from '../../lib/duration.ts';
 import { StartupError } from '../../lib/lifecycle.ts';
 import type { Logger } from '../../lib/log.ts';
 import { servers } from '../../servers/index.ts';
+import { probes } from '../../probing/probes/index.ts';
 
 /** The shipped Prometheus and Alertmanager configs: the stack runs these very files, rewired to its ports. */
 export const shippedDir = fileURLToPath(new URL('../../../prometheus/', import.meta.url));
@@ -37,6 +38,16 @@ function scaled(duration: string, every: number, floor: number): string {
   const ms = Math.max(floor, Math.round((parseDuration(duration)! * every) / rulesInterval));
   return `${Math.ceil(ms / 1000)}s`;
 }
+
+/** The chat probe's shipped stall check (its stall_timeout default), written for the 15 s interval. */
+const shippedStallMs = probes.chat.options.parse(undefined).stall_timeout;
+
+/**
+ * The chat probe's stall check for the stack's interval, in the same proportion as the rules'
+ * `for` (a third of the interval, as 5 s is of 15 s), so the fast stack's chaos and hang runs judge
+ * stalls as production does; at 15 s and slower, the shipped 5 s.
+ */
+export const scaledStallMs = (every: number): number => Math.min(shippedStallMs, Math.round((shippedStallMs * every) / rulesInterval));
 
 /**
  * The shipped rules for a faster interval: every `for` shrinks in proportion (LLMServerHung's 45 s,

@@ -2,7 +2,8 @@
 // read under byte and time limits, and the timings taken as the tokens arrive.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { deadline, within } from '../../lib/deadline.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { deadline, within, type Deadline } from '../../lib/deadline.ts';
 import { classifyError, discard, send, statusFailure } from '../http.ts';
 import { SseDecoder } from '../sse.ts';
 import { histogram, gauge } from '../series.ts';
@@ -25,8 +26,13 @@ export function generationOptions(defaults: { prompt: string; max_tokens: number
         .describe('A regular expression the answer (content, not reasoning) must match; a mismatch fails with reason unexpected_answer.'),
       vary_prompt: z.boolean().default(false).describe('Start the prompt with a random tag on every probe, so a prefix cache cannot flatter TTFT.'),
       load_timeout: positiveDuration.default(300_000).describe('Deadline of a probe whose model is not loaded yet (Ollama loads on first use and aborts the load when the client gives up).'),
+      stall_timeout: positiveDuration
+        .default(5000)
+        .describe(
+          "With the server's progress signal (vLLM, SGLang, llama.cpp --metrics): a generation with no token yet is checked every this long, and ends as hung as soon as the server's own count of generated tokens has not moved since the request (or, llama.cpp, its decode loop does not answer /metrics either), rather than at the deadline. A count that moved (the server busy with others) lets the probe wait on. Longer than the deadline: judged at the deadline only.",
+        ),
     })
-    .default({ prompt: defaults.prompt, max_tokens: defaults.max_tokens, vary_prompt: false, load_timeout: 300_000 });
+    .default({ prompt: defaults.prompt, max_tokens: defaults.max_tokens, vary_prompt: false, load_timeout: 300_000, stall_timeout: 5000 });
 }
 export type GenerationOptions = z.output<ReturnType<typeof generationOptions>>;
 
@@ -122,8 +128,12 @@ export async function streamChat(ctx: ProbeContext<GenerationOptions>, thinking:
     if (ctx.deadline() < asked) warmUp(ctx, model, options.load_timeout);
   }
   const streamDeadline = deadline(ctx.signal, ctx.deadline() - reserve - now());
+  // Where the server counts its own tokens, a flat count need not wait out the whole deadline.
+  const watch = server.progress && !cold && before?.generated !== undefined ? watchStall(ctx, streamDeadline, before, options.stall_timeout, quick) : undefined;
   try {
-    const result = await stream(ctx, { model, thinking, signal: streamDeadline.signal, cold });
+    const result = await stream(ctx, { model, thinking, signal: streamDeadline.signal, cold, firstToken: watch?.stop });
+    const stalled = watch?.verdict();
+    if (stalled) return stalled;
     if (!('success' in result)) {
       // Answered: the model is in memory now, for the probes after this one in the round.
       if (before) before.modelLoaded = true;
@@ -134,8 +144,46 @@ export async function streamChat(ctx: ProbeContext<GenerationOptions>, thinking:
     if (!result.afterTokens && (result.reason === 'no_tokens' || result.reason === 'timeout') && server.progress) return await quick((c) => classifyStall(c, before, result));
     return result;
   } finally {
+    watch?.stop();
     streamDeadline.clear();
   }
+}
+
+/**
+ * Watches a generation that has no token yet: every `everyMs`, the server's progress signal. A
+ * count of generated tokens that has not moved since before the request (while the server is
+ * neither asleep nor paused), or a signal that the decode loop answers and that does not answer,
+ * is a hang the server confirms: the stream is cut at once with that verdict. A count that moved
+ * ends the watch (busy with others: the deadline and classifyStall decide).
+ */
+function watchStall(
+  ctx: ProbeContext<GenerationOptions>,
+  streamDeadline: Deadline,
+  before: Progress,
+  everyMs: number,
+  quick: <T>(fn: (c: ProbeContext<GenerationOptions>) => Promise<T>) => Promise<T>,
+): { stop: () => void; verdict: () => ProbeFailure | undefined } {
+  const stopped = new AbortController();
+  const started = ctx.now();
+  let verdict: ProbeFailure | undefined;
+  void (async () => {
+    while (!stopped.signal.aborted) {
+      const slept = await sleep(everyMs, undefined, { signal: stopped.signal }).then(() => true, () => false);
+      if (!slept || streamDeadline.signal.aborted) return;
+      const waited = ((ctx.now() - started) / 1000).toFixed(1);
+      const judged = await quick((c) => classifyStall(c, before, fail('no_tokens', `no token in ${waited} s`)));
+      if (stopped.signal.aborted) return;
+      if (judged.reason === 'hung') {
+        verdict = judged;
+        ctx.log(`stalled: ${judged.message}`);
+        streamDeadline.reset(0);
+        return;
+      }
+      // Tokens for others meanwhile: busy, not hung; the deadline tells the rest.
+      if (judged.reason === 'saturated') return;
+    }
+  })().catch(() => {});
+  return { stop: () => stopped.abort(), verdict: () => verdict };
 }
 
 /** Load requests under way, by server and model: one at a time, not one per scrape. */
@@ -186,7 +234,7 @@ async function classifyStall(ctx: Pick<ProbeContext<GenerationOptions>, 'target'
 }
 
 /** The request and its stream, under the signal given. */
-async function stream(ctx: ProbeContext<GenerationOptions>, o: { model: string; thinking: boolean; signal: AbortSignal; cold: boolean }): Promise<Generation | (ProbeFailure & { afterTokens?: boolean })> {
+async function stream(ctx: ProbeContext<GenerationOptions>, o: { model: string; thinking: boolean; signal: AbortSignal; cold: boolean; firstToken?: (() => void) | undefined }): Promise<Generation | (ProbeFailure & { afterTokens?: boolean })> {
   const { target, options, now } = ctx;
   const { signal } = o;
   const prompt = options.vary_prompt ? `[${randomBytes(4).toString('hex')}] ${options.prompt}` : options.prompt;
@@ -225,6 +273,7 @@ async function stream(ctx: ProbeContext<GenerationOptions>, o: { model: string; 
       reads += 1;
       for (const payload of decoder.push(raw as Buffer)) {
         const failed = parser.push(payload, now(), reads);
+        if (parser.sawToken) o.firstToken?.();
         if (failed) {
           discard(res.body);
           return failed;

@@ -2,12 +2,13 @@ import { z } from 'zod';
 import { positiveDuration } from '../../config/fields.ts';
 import { commandAction } from './command.ts';
 import { dockerAction } from './docker.ts';
+import { kubernetesAction } from './kubernetes.ts';
 import { processAction } from './process.ts';
 import { systemdAction } from './systemd.ts';
 import type { ActionKind } from './types.ts';
 
 /** Every action kind by name: the config's `action` values, their schemas and their factories. */
-export const actions = { process: processAction, command: commandAction, systemd: systemdAction, docker: dockerAction } satisfies Record<string, ActionKind<z.ZodObject>>;
+export const actions = { process: processAction, command: commandAction, systemd: systemdAction, docker: dockerAction, kubernetes: kubernetesAction } satisfies Record<string, ActionKind<z.ZodObject>>;
 export type ActionName = keyof typeof actions;
 
 /** What every remediation has, whatever restarts the server. */

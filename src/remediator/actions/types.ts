@@ -1,12 +1,17 @@
 import type { z } from 'zod';
 import type { Logger } from '../../lib/log.ts';
 import type { Clock } from '../clock.ts';
-import type { TargetRecord } from '../state.ts';
+import type { TargetRecord, Verdict } from '../state.ts';
 
 /** Why an action runs: for logs and a command's environment, never spliced into argv. Sanitised. */
 export interface RestartContext {
   alertname: string;
   fingerprint: string;
+  /**
+   * The alert's labels, for an action that acts on what the alert names (a pod): given only to one
+   * with refuse(), which has checked them before any stage ran. None for an exit of an owned server.
+   */
+  labels?: Readonly<Record<string, string>> | undefined;
 }
 
 /** Where a server is reached: a host (a name, or an IP literal without brackets) and a TCP port. */
@@ -15,10 +20,16 @@ export interface Endpoint {
   port: number;
 }
 
+export type { Verdict };
+
 export interface ActionOutcome {
   ok: boolean;
   message: string;
+  verdict?: Verdict | undefined;
 }
+
+/** Where the check of a server should reach it, when that is not the target URL's host. */
+export type ProbeHost = { host: string } | { host?: undefined; message: string };
 
 /** What an action can see of a server it does not own (a systemd unit, a container). */
 export interface StartingState {
@@ -59,8 +70,23 @@ export interface Action {
   stop(): Promise<void>;
   /** A second signal during shutdown: end everything now. */
   kill(): void;
-  /** What the server's manager says of its start-up; undefined when the action cannot tell. */
-  starting(): Promise<StartingState | undefined>;
+  /**
+   * What the server's manager says of its start-up; undefined when the action cannot tell. labels:
+   * the alert's, for an action whose alert names the instance (a pod) to look at.
+   */
+  starting(labels?: Readonly<Record<string, string>>): Promise<StartingState | undefined>;
+  /**
+   * Why an alert cannot be acted on by this action (a label it needs is missing or malformed):
+   * the decision is `invalid` and nothing is done. undefined: it can.
+   */
+  refuse?(labels: Readonly<Record<string, string>>): string | undefined;
+  /**
+   * Where the checks reach the server instead of the target URL's host (same port and path):
+   * `confirm`, the instance the alert names; `verify`, after restart(), the instance that replaced
+   * it. A message instead of a host: there is nothing to check yet (not answering, and why).
+   * Without this hook, the URL as configured.
+   */
+  probeHost?(purpose: 'confirm' | 'verify', context: RestartContext): Promise<ProbeHost>;
   /** The pid of an owned server. */
   pid(): number | undefined;
   /**
