@@ -85,7 +85,7 @@ export const accuracy: Suite = {
       for (let i = 0; i < perRate; i++) {
         const v = (await probeOnce(exporter, sim.base, 'vllm')).chat;
         const g = v?.gauges;
-        if (!v?.success || g?.llm_probe_ttft_seconds === undefined) {
+        if (!v?.success || g?.llm_probe_time_to_first_token_seconds === undefined) {
           failed++;
           continue;
         }
@@ -94,9 +94,9 @@ export const accuracy: Suite = {
           continue;
         }
         decode.push(value(errorPct(g.llm_probe_tokens_per_second, rate)));
-        ttft.push(value(errorPct(g.llm_probe_ttft_seconds * 1000, ttftMs)));
+        ttft.push(value(errorPct(g.llm_probe_time_to_first_token_seconds * 1000, ttftMs)));
         seen.rate.push(g.llm_probe_tokens_per_second);
-        seen.ttft.push(g.llm_probe_ttft_seconds * 1000);
+        seen.ttft.push(g.llm_probe_time_to_first_token_seconds * 1000);
         if (g.llm_probe_completion_tokens !== undefined) seen.tokens.push(g.llm_probe_completion_tokens);
       }
       await sim.child.stop(3000);
@@ -147,7 +147,7 @@ export const accuracy: Suite = {
         s.errors.push(value(errorPct(client, server)));
         s.client.push(client);
         s.server.push(server);
-        if (g?.llm_probe_ttft_seconds !== undefined) s.ttft.push(g.llm_probe_ttft_seconds * 1000);
+        if (g?.llm_probe_time_to_first_token_seconds !== undefined) s.ttft.push(g.llm_probe_time_to_first_token_seconds * 1000);
         if (g?.llm_probe_server_prompt_seconds !== undefined) s.prompt.push(g.llm_probe_server_prompt_seconds * 1000);
         if (g?.llm_probe_completion_tokens !== undefined) s.tokens.push(g.llm_probe_completion_tokens);
       }

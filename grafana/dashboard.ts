@@ -7,16 +7,16 @@
 // - counts are whole numbers of events (`events`, not increase(), which extrapolates to the
 //   window's edges and draws 1.105 exits); bars are at least countInterval wide; adjacent bars
 //   split the events between them, none counted twice or lost;
-// - durations are real runs (the slowest in a window, or a mean), never a quantile interpolated
-//   inside a histogram bucket; the buckets give exact shares ("within 1 s");
+// - durations are real runs (the slowest in a window, or a mean) read from the per-run gauges
+//   with *_over_time (the exporter publishes no histograms of its own: with a scrape per run the
+//   gauges hold every run, in /probe mode too), never a quantile interpolated inside a bucket;
 // - time without data is said to be so: availability counts the time the exporter could not be
 //   scraped as not up, panels with nothing to show say why (noValue);
 // - the components' jobs are variables (exporter_job, remediator_job), as in Prometheus mixins;
-// events are annotations; every counter the panels read is pre-initialised by the components,
-// so the first event shows.
+// events are annotations; every counter the panels read is pre-initialised by the components or
+// counted from its first sample (`events`), so the first event shows.
 import { writeFile } from 'node:fs/promises';
 import { eventLoopSampleSeconds } from '../src/lib/build-info.ts';
-import { latencyHistogram } from '../src/probing/round.ts';
 import {
   BigValueColorMode, BigValueGraphMode, BigValueJustifyMode, BigValueTextMode, DashboardCursorSync, FieldColorModeId, GraphDrawStyle,
   LegendDisplayMode, MappingType, PercentChangeColorMode, SortOrder, SpecialValueMatch, StackingMode, TableCellHeight, ThresholdsMode, TooltipDisplayMode,
@@ -54,12 +54,6 @@ const events = (series: string, w = '$__interval') => `((${series} - last_over_t
 
 /** The events over the whole range, window by window, so that a reset inside the range loses nothing. */
 const eventsInRange = (series: string) => `sum_over_time(${events(series)}[$__range:$__interval])`;
-
-/** A bucket bound of the probes' latency histogram as a matcher: Prometheus 3 writes le="1" as "1.0". */
-const le = (bound: number) => {
-  if (!latencyHistogram.buckets.includes(bound)) throw new Error(`${bound} is not a bucket bound of ${latencyHistogram.name}`);
-  return Number.isInteger(bound) ? `le=~"${bound}|${bound}[.]0"` : `le="${bound}"`;
-};
 
 export interface Query {
   expr: string;
@@ -199,16 +193,22 @@ const outageCause = `label_join(bottomk by (target) (1, min by (target, probe, r
  */
 const upOrUnscraped = `max by (job, instance, target) (llm_server_up${probe()}) or on (job, instance, target) ((up{job=~"$job", instance=~"$instance"} == 0) * on (job, instance) group_right () group by (job, instance, target) (last_over_time(llm_server_up${probe()}[$__range] @ end())))`;
 
-/** The share of probe runs of each target and probe in the range that took at most `bound` seconds: exact, from the buckets. */
+/**
+ * The share of the probe runs of each target and probe in the range that took at most `bound`
+ * seconds: the last run's duration read at every step of the range, so each run once when the
+ * step is the scrape (= probe) interval.
+ */
 const shareWithin = (bound: number) =>
-  `sum by (target, probe) (${eventsInRange(`llm_probe_latency_seconds_bucket${probe(`, ${le(bound)}`)}`)}) / sum by (target, probe) (${eventsInRange(`llm_probe_latency_seconds_count${probe()}`)})`;
+  `sum by (target, probe) (count_over_time((llm_probe_duration_seconds${probe()} <= ${bound})[$__range:$__interval])) / sum by (target, probe) (count_over_time(llm_probe_duration_seconds${probe()}[$__range:$__interval]))`;
 
-/** The histogram's mean per target and probe over each point's window: the mean of the runs in it. */
-const mean = (metric: string) =>
-  `sum by (target, probe) (rate(${metric}_sum${probe()}[$__rate_interval])) / sum by (target, probe) (rate(${metric}_count${probe()}[$__rate_interval]))`;
+/** The mean of a per-run gauge per target and probe over each point's window: the mean of the runs scraped in it. */
+const mean = (metric: string) => `avg by (target, probe) (avg_over_time(${metric}${probe()}[$__rate_interval]))`;
 
 /** The slowest value of a per-run gauge in each point's window: one that a run really had. */
 const slowest = (metric: string) => `max by (target, probe) (max_over_time(${metric}${probe()}[$__rate_interval]))`;
+
+/** The lowest value of a per-run gauge in each point's window (the slowest decode rate). */
+const lowest = (metric: string) => `min by (target, probe) (min_over_time(${metric}${probe()}[$__rate_interval]))`;
 
 /** What the vLLM row's panels say without the optional scrape job. */
 const noVllm = 'No data: add the optional vllm scrape job (docs/adoption.md)';
@@ -242,7 +242,7 @@ const rows: Row[] = [
         columnUnits: { 'Latest outage began': 'dateTimeAsIso' },
         queries: [
           { expr: `max by (target) (llm_server_up${probe()})`, instant: true, format: 'table' },
-          { expr: `max by (target) (llm_probe_ttft_seconds${probe(', probe="chat"')})`, instant: true, format: 'table' },
+          { expr: `max by (target) (llm_probe_time_to_first_token_seconds${probe(', probe="chat"')})`, instant: true, format: 'table' },
           { expr: `max by (target) (llm_probe_tokens_per_second${probe(', probe="chat"')})`, instant: true, format: 'table' },
           { expr: `sum by (target) (${eventsInRange(`llm_remediation_actions_total${byTarget()}`)})`, instant: true, format: 'table' },
           { expr: outageCause, instant: true, format: 'table' },
@@ -285,21 +285,19 @@ const rows: Row[] = [
     panels: [
       timeseries({
         title: 'Time to first token', w: 12, h: 8, unit: 's',
-        description: 'Request sent to first token, per generating probe: the slowest successful run in the window ending at each point ($__rate_interval, at least four scrapes), and the mean of the runs in it. Real runs only: no quantile interpolated inside a histogram bucket.',
+        description: 'Request sent to first token (llm_probe_time_to_first_token_seconds), per generating probe: the slowest successful run in the window ending at each point ($__rate_interval, at least four scrapes), and the mean of the runs scraped in it. Real runs only: no quantile interpolated inside a histogram bucket.',
         queries: [
-          { expr: slowest('llm_probe_ttft_seconds'), legendFormat: '{{target}} {{probe}} slowest' },
+          { expr: slowest('llm_probe_time_to_first_token_seconds'), legendFormat: '{{target}} {{probe}} slowest' },
           { expr: mean('llm_probe_time_to_first_token_seconds'), legendFormat: '{{target}} {{probe}} mean' },
         ],
       }),
       timeseries({
         title: 'Decode rate', w: 12, h: 8, unit: 'suffix: tokens/s',
-        description: '(completion_tokens - 1) / (last token - first token) of each generation probe.',
-        queries: [{ expr: `llm_probe_tokens_per_second${probe()}`, legendFormat: '{{target}} {{probe}}' }],
-      }),
-      timeseries({
-        title: 'Inter-token latency', w: 12, h: 8, unit: 's',
-        description: "The mean gap between tokens of the runs of each generating probe in the window ending at each point ($__rate_interval). No quantile: one interpolated inside the histogram's buckets would draw gaps no run had.",
-        queries: [{ expr: mean('llm_probe_inter_token_latency_seconds'), legendFormat: '{{target}} {{probe}}' }],
+        description: '(completion_tokens - 1) / (last token - first token) of each generating probe (llm_probe_tokens_per_second; the mean inter-token latency is 1 / it): the slowest successful run in the window ending at each point ($__rate_interval), and the mean of the runs scraped in it.',
+        queries: [
+          { expr: lowest('llm_probe_tokens_per_second'), legendFormat: '{{target}} {{probe}} slowest' },
+          { expr: mean('llm_probe_tokens_per_second'), legendFormat: '{{target}} {{probe}} mean' },
+        ],
       }),
       timeseries({
         title: 'Probe duration', w: 12, h: 8, unit: 's',
@@ -308,10 +306,10 @@ const rows: Row[] = [
       }),
       mergedTable({
         title: 'Probe durations in the range', w: 12, h: 8,
-        description: `Per target and probe over the range, failures included: runs; the slowest run Prometheus scraped (every run when the scrape interval is the probe interval); the share of runs that took at most 1 s, 5 s and 10 s (the default timeout), counted exactly in llm_probe_latency_seconds' buckets (${latencyHistogram.buckets.join(', ')} s).`,
+        description: 'Per target and probe over the range, failures included, from llm_probe_duration_seconds: the runs Prometheus scraped (every run when the scrape interval is the probe interval); the slowest of them; the share of runs that took at most 1 s, 5 s and 10 s (the default timeout), the last run read at every step of the range (each run once when the step is the scrape interval).',
         columnUnits: { 'Slowest (s)': 's', '≤ 1 s': 'percentunit', '≤ 5 s': 'percentunit', '≤ 10 s': 'percentunit' },
         queries: [
-          { expr: `sum by (target, probe) (${eventsInRange(`llm_probe_latency_seconds_count${probe()}`)})`, instant: true, format: 'table' },
+          { expr: `sum by (target, probe) (count_over_time(llm_probe_duration_seconds${probe()}[$__range]))`, instant: true, format: 'table' },
           { expr: `max by (target, probe) (max_over_time(llm_probe_duration_seconds${probe()}[$__range]))`, instant: true, format: 'table' },
           { expr: shareWithin(1), instant: true, format: 'table' },
           { expr: shareWithin(5), instant: true, format: 'table' },

@@ -11,6 +11,7 @@ import { configTable, metricsTable, type MetricDoc } from '../lib/schema-docs.ts
 import { probesReference } from '../probing/docs.ts';
 import { moduleFields, targetFields } from '../probing/module.ts';
 import { allMetrics } from '../probing/round.ts';
+import { changed, nameEndings, renamed } from '../probing/renamed.ts';
 import { actions, remediationMembers } from '../remediator/actions/index.ts';
 import { remediatorSchema } from '../remediator/config.ts';
 import { RemediatorMetrics } from '../remediator/metrics.ts';
@@ -80,13 +81,37 @@ function reloaderMetrics(): MetricDoc[] {
   return own(registry);
 }
 
+/** The names contract (src/probing/renamed.ts): names gone since 0.1.0 and names whose series changed. */
+function renamesSection(): string[] {
+  const cell = (text: string) => text.replaceAll('|', '\\|');
+  return [
+    '## Renamed and removed',
+    '',
+    'Since 0.1.0. For a transition, [prometheus/rules/qwen-sentinel.legacy-names.yml](../prometheus/rules/qwen-sentinel.legacy-names.yml)',
+    '(not loaded by default: add it to `rule_files`) records the renamed gauges under their old names.',
+    '',
+    '| old name | was | now | how to read it now |',
+    '|---|---|---|---|',
+    ...renamed.map((r) => `| \`${r.old}\` | ${r.oldType} | \`${r.now}\` | ${cell(r.note)} |`),
+    '',
+    'Kept, with other series:',
+    '',
+    '| name | what changed |',
+    '|---|---|',
+    ...changed.map((c) => `| \`${c.name}\` | ${cell(c.note)} |`),
+    '',
+  ];
+}
+
 export function metricsReference(): string {
   const exporter = own(exporterRegistry().registry);
   const remediator = own(new RemediatorMetrics().registry);
   const lines = [
     ...header('Metrics', 'the metric definitions in src/probing, src/exporter and src/remediator'),
     'Every component also exports prom-client\'s default `process_*` and `nodejs_*` metrics, and',
-    '`qwen_sentinel_build_info`. Names are in base units (`_seconds`, `_bytes`); counters end in `_total`.',
+    '`qwen_sentinel_build_info`. One name per quantity, in base units: every name ends in a unit',
+    `(${nameEndings.units.map((w) => `\`_${w}\``).join(', ')}), in ${nameEndings.kinds.map((w) => `\`_${w}\``).join(' or ')} (counters, info series), or in a word`,
+    `for a count or a state without a unit (${nameEndings.unitless.map((w) => `\`_${w}\``).join(', ')}). Names that changed: [Renamed and removed](#renamed-and-removed).`,
     '',
     '## Exporter: the targets\' series',
     '',
@@ -103,6 +128,7 @@ export function metricsReference(): string {
     '',
     ...metricsTable([...remediator, ...reloaderMetrics()]),
     '',
+    ...renamesSection(),
   ];
   return `${lines.join('\n').trimEnd()}\n`;
 }

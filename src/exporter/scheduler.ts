@@ -78,9 +78,9 @@ export class Scheduler {
       const unchanged = this.#probed.has(target.name);
       return { target, module: config.modules[target.module]!, model: unchanged ? carried?.model : undefined, upModel: carried?.upModel, last: unchanged ? carried?.last : undefined };
     });
-    // Series of targets whose probing is unchanged keep their values (a reason gauge reset to 0
-    // would restart the `for` of the rules that read it); new or changed ones start afresh.
-    for (const { target, module } of this.#states) if (!this.#probed.has(target.name)) initSeries(this.#o.store, target.name, module, options.probeTable);
+    // Series of targets whose probing is unchanged keep their values (a reason gauge removed would
+    // restart the `for` of the rules that read it); new or changed ones start afresh.
+    for (const { target, module } of this.#states) if (!this.#probed.has(target.name)) initSeries(this.#o.store, target.name, module);
   }
 
   get targets(): readonly Target[] {

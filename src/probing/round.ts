@@ -8,17 +8,16 @@ import { deadline as deadlineOf } from '../lib/deadline.ts';
 import { ExporterError } from './errors.ts';
 import { probes as probeTable, type ProbeName } from './probes/index.ts';
 import type { AnyProbe, FailureReason, ProbeResult, RoundState } from './probes/types.ts';
-import { counter, gauge, histogram, StagedRecorder, type SeriesStore } from './series.ts';
+import { counter, gauge, StagedRecorder, type SeriesStore } from './series.ts';
 
 export const upGauge = gauge('llm_server_up', '1 when every probe of the last round succeeded, else 0; 0 as soon as a probe of the round under way fails.', ['model']);
 export const targetInfo = gauge('llm_target_info', 'Always 1: the module that probes the target, its server type, and whether that type may accept connections and answer nothing while it loads (the rules wait longer for those).', ['module', 'server', 'silent_while_loading']);
 export const successGauge = gauge('llm_probe_success', '1 when the last run of the probe succeeded, else 0.', ['probe']);
-export const durationGauge = gauge('llm_probe_duration_seconds', 'Duration of the last run of the probe.', ['probe']);
-export const latencyHistogram = histogram('llm_probe_latency_seconds', 'Distribution of probe durations, failed probes included.', ['probe'], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]);
+export const durationGauge = gauge('llm_probe_duration_seconds', 'Duration of the last run of the probe, failed runs included. With a scrape per run, *_over_time of it sees every run (quantile_over_time, a share under a bound).', ['probe']);
 export const probesCounter = counter('llm_probes_total', 'Probes run.', ['probe']);
-export const failuresCounter = counter('llm_probe_failures_total', 'Failed probes by reason.', ['probe', 'reason']);
-export const failureReasonGauge = gauge('llm_probe_failure_reason', 'Why the last run of the probe failed: 1 for its reason, 0 for the others; all 0 after a success.', ['probe', 'reason']);
-export const roundMetrics = [upGauge, targetInfo, successGauge, durationGauge, failureReasonGauge, latencyHistogram, probesCounter, failuresCounter];
+export const failuresCounter = counter('llm_probe_failures_total', 'Failed probes by reason; a series appears at the first failure of its reason (increase() misses that first one: count it with the reason gauge, or `or series * 1`).', ['probe', 'reason']);
+export const failureReasonGauge = gauge('llm_probe_failure_reason', 'Why the last run of the probe failed: present (value 1) only for its reason, and only while that run is the last; absent after a success.', ['probe', 'reason']);
+export const roundMetrics = [upGauge, targetInfo, successGauge, durationGauge, failureReasonGauge, probesCounter, failuresCounter];
 
 /** Every series a probe's own metrics may create, for stores that declare their families up front. */
 export const allMetrics = [...roundMetrics, ...new Set(Object.values(probeTable).flatMap((p: AnyProbe) => p.metrics))];
@@ -83,18 +82,14 @@ export interface RoundInput {
 const maxLogLines = 200;
 const maxLineChars = 500;
 
-const reasonsOf = (probe: ProbeName, table: Partial<Record<ProbeName, AnyProbe>>) => (table[probe] ?? probeTable[probe]).reasons;
-
-/** Pre-initialises a target's counters and reason gauges, so rules and increase() see even the first failure. */
-export function initSeries(store: SeriesStore, target: string, module: Module, table: Partial<Record<ProbeName, AnyProbe>> = probeTable): void {
+/**
+ * A target's info series and its run counters at 0, so increase() sees the first run. Failure
+ * series are not pre-initialised: one per reason a probe may give would be most of a target's
+ * series, and none of them says anything while the probe succeeds.
+ */
+export function initSeries(store: SeriesStore, target: string, module: Module): void {
   store.set(target, targetInfo, 1, { module: module.name, server: module.server, silent_while_loading: String(servers[module.server].silentWhileLoading) });
-  for (const probe of module.probes) {
-    store.inc(target, probesCounter, { probe }, 0);
-    for (const reason of reasonsOf(probe, table)) {
-      store.inc(target, failuresCounter, { probe, reason }, 0);
-      store.set(target, failureReasonGauge, 0, { probe, reason });
-    }
-  }
+  for (const probe of module.probes) store.inc(target, probesCounter, { probe }, 0);
 }
 
 export async function runRound(input: RoundInput): Promise<RoundReport> {
@@ -171,12 +166,9 @@ export async function runRound(input: RoundInput): Promise<RoundReport> {
     store.commit(target.name, name, result.success ? staged : undefined);
     store.set(target.name, successGauge, result.success ? 1 : 0, { probe: name });
     store.set(target.name, durationGauge, seconds, { probe: name });
-    store.observe(target.name, latencyHistogram, seconds, { probe: name });
     store.inc(target.name, probesCounter, { probe: name });
     if (!result.success) store.inc(target.name, failuresCounter, { probe: name, reason: result.reason });
-    for (const reason of new Set([...reasonsOf(name, table), ...(result.success ? [] : [result.reason])])) {
-      store.set(target.name, failureReasonGauge, !result.success && result.reason === reason ? 1 : 0, { probe: name, reason });
-    }
+    store.only(target.name, failureReasonGauge, name, result.success ? undefined : { probe: name, reason: result.reason });
     write(`${name}: ${result.success ? 'success' : `FAILED ${result.reason}: ${result.message}`} in ${(seconds * 1000).toFixed(1)} ms`);
     reports.push(result.success ? { probe: name, success: true, durationSeconds: seconds } : { probe: name, success: false, reason: result.reason, message: result.message, durationSeconds: seconds });
   }

@@ -180,6 +180,21 @@ export class SeriesStore {
     if (group.size === 0) family.byTarget.delete(target);
   }
 
+  /**
+   * Makes `labels` the probe's one series of this family (value 1), removing any other the probe
+   * has in it; undefined removes them all. An info-style series such as the failure reason: present
+   * only while it holds. Cheap when nothing is set: a healthy target has no group to look through.
+   */
+  only(target: string, def: GaugeDef, probe: string, labels: Labels | undefined): void {
+    const group = this.#families.get(def.name)?.byTarget.get(target);
+    const keep = labels === undefined ? undefined : this.#labelSet(def, labels).text;
+    if (group) {
+      for (const [text, series] of group) if (text !== keep && series.set.labels.probe === probe) group.delete(text);
+      if (group.size === 0) this.#families.get(def.name)!.byTarget.delete(target);
+    }
+    if (labels !== undefined) this.set(target, def, 1, labels);
+  }
+
   /** Applies what a probe recorded (labelled with its name); undefined means it failed. */
   commit(target: string, probe: string, staged: StagedRecorder | undefined): void {
     const key = `${target}\0${probe}`;

@@ -83,3 +83,62 @@ export function parseObjects(text: string): KubeObject[] {
   }
   return objects;
 }
+
+/** A Prometheus config key from a Prometheus Operator CRD's camelCase one (sourceLabels -> source_labels). */
+const snakeCase = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/**
+ * The operator's RelabelConfig objects (ScrapeConfig relabelings, ServiceMonitor relabelings...) as
+ * Prometheus' relabel_configs, converted as the operator does: camelCase keys to snake_case, the
+ * action lower-cased (the CRD allows `Keep` and `keep`, `KeepEqual` and `keepequal`). An unknown
+ * key is an error, not dropped: the conversion must not hide a field the chart sets.
+ */
+export function relabelConfigs(relabelings: ReadonlyArray<Record<string, unknown>>): Array<Record<string, unknown>> {
+  const known = new Set(['sourceLabels', 'separator', 'targetLabel', 'regex', 'modulus', 'replacement', 'action']);
+  return relabelings.map((r, i) => Object.fromEntries(Object.entries(r).map(([k, v]) => {
+    if (!known.has(k)) throw new Error(`relabelings[${i}]: unknown field ${k}`);
+    return [snakeCase(k), k === 'action' ? String(v).toLowerCase() : v];
+  })));
+}
+
+/** How Prometheus reaches the API server for kubernetes_sd (what the operator's Prometheus has in-cluster). */
+export interface KubernetesSdAccess {
+  apiServer: string;
+  caFile: string;
+  /** A file holding a bearer token allowed to list and watch pods. */
+  credentialsFile: string;
+}
+
+/**
+ * A ScrapeConfig's (monitoring.coreos.com/v1alpha1) spec as the Prometheus scrape job the operator
+ * generates from it, for the fields the chart uses: jobName, metricsPath, scrapeInterval,
+ * scrapeTimeout, params, kubernetesSDConfigs (role, namespaces, selectors) and relabelings. In a
+ * cluster Prometheus uses its in-cluster credentials; here `access` says where the API server is.
+ * A field it does not know is an error.
+ */
+export function scrapeJobFromScrapeConfig(spec: Record<string, any>, access: KubernetesSdAccess): Record<string, unknown> {
+  const known = new Set(['jobName', 'metricsPath', 'scrapeInterval', 'scrapeTimeout', 'params', 'kubernetesSDConfigs', 'relabelings']);
+  for (const k of Object.keys(spec)) if (!known.has(k)) throw new Error(`ScrapeConfig spec: field ${k} is not converted`);
+  const sd = (spec.kubernetesSDConfigs ?? []) as Array<Record<string, any>>;
+  return {
+    job_name: spec.jobName,
+    ...(spec.metricsPath === undefined ? {} : { metrics_path: spec.metricsPath }),
+    ...(spec.scrapeInterval === undefined ? {} : { scrape_interval: spec.scrapeInterval }),
+    ...(spec.scrapeTimeout === undefined ? {} : { scrape_timeout: spec.scrapeTimeout }),
+    ...(spec.params === undefined ? {} : { params: spec.params }),
+    kubernetes_sd_configs: sd.map((c, i) => {
+      for (const k of Object.keys(c)) if (!['role', 'namespaces', 'selectors'].includes(k)) throw new Error(`kubernetesSDConfigs[${i}]: field ${k} is not converted`);
+      return {
+        role: String(c.role).toLowerCase(),
+        api_server: access.apiServer,
+        tls_config: { ca_file: access.caFile },
+        authorization: { type: 'Bearer', credentials_file: access.credentialsFile },
+        ...(c.namespaces === undefined ? {} : { namespaces: { names: c.namespaces.names ?? [], ...(c.namespaces.ownNamespace ? { own_namespace: true } : {}) } }),
+        ...(c.selectors === undefined
+          ? {}
+          : { selectors: (c.selectors as Array<Record<string, string>>).map((s) => ({ role: String(s.role).toLowerCase(), ...(s.label === undefined ? {} : { label: s.label }), ...(s.field === undefined ? {} : { field: s.field }) })) }),
+      };
+    }),
+    relabel_configs: relabelConfigs(spec.relabelings ?? []),
+  };
+}

@@ -615,3 +615,13 @@ export async function serviceAccountKubeconfig(cp: KubeControlPlane, namespace: 
   writeFileSync(file, `${JSON.stringify(config, null, 1)}\n`, { mode: 0o600 });
   return file;
 }
+
+/**
+ * A ServiceAccount's bearer token from the TokenRequest API, as a pod of that ServiceAccount would
+ * have it mounted (e.g. for Prometheus' kubernetes_sd: authorization.credentials_file).
+ */
+export async function serviceAccountToken(cp: KubeControlPlane, namespace: string, name: string, expirationSeconds = 3600): Promise<string> {
+  const res = await cp.api('POST', `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds } });
+  if (res.status !== 201 || typeof res.body?.status?.token !== 'string') throw new Error(`TokenRequest for ${namespace}/${name}: HTTP ${res.status}: ${res.text.slice(0, 300)}`);
+  return res.body.status.token as string;
+}

@@ -19,6 +19,7 @@ const amtool = requireBinary('amtool');
 /** Metric names the exporter and the remediator publish (the fixed contract). */
 import { parseConfig } from '../../src/cmd/config.ts';
 import { allMetrics } from '../../src/probing/round.ts';
+import { renamed } from '../../src/probing/renamed.ts';
 const CONTRACT_METRICS = new Set([
   // The exporter's, from the same definitions the code records through.
   ...allMetrics.flatMap((m) => (m.type === 'histogram' ? [`${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`] : [m.name])),
@@ -207,6 +208,18 @@ describe('prometheus rules', () => {
       assert.equal(anchor, rule.alert!.toLowerCase(), `${rule.alert}: runbook_url ${url}`);
       assert.ok(anchors.has(anchor!), `docs/alerts.md has no heading for ${rule.alert}`);
     }
+  });
+
+  test('the opt-in legacy names: promtool checks and tests them; each records a renamed gauge under its old name from its new one', { skip: !promtool && 'promtool missing' }, async () => {
+    assertSuccess(await run(promtool!, ['check', 'rules', 'prometheus/rules/qwen-sentinel.legacy-names.yml']), 'promtool check rules (legacy names)');
+    assertSuccess(await run(promtool!, ['test', 'rules', 'qwen-sentinel.legacy-names.test.yml'], repoPath('prometheus/rules')), 'promtool test rules (legacy names)');
+    const doc = readYaml('prometheus/rules/qwen-sentinel.legacy-names.yml') as { groups: { rules: { record: string; expr: string }[] }[] };
+    const records = doc.groups.flatMap((g) => g.rules);
+    const gauges = renamed.filter((r) => r.oldType === 'gauge');
+    assert.deepEqual(records.map((r) => [r.record, r.expr.trim()]), gauges.map((r) => [r.old, r.now]));
+    for (const r of records) assert.ok(CONTRACT_METRICS.has(r.expr.trim()), `${r.record} reads ${r.expr}, which the exporter does not publish`);
+    // Opt-in: the shipped Prometheus config loads only the alerting rules.
+    assert.doesNotMatch(readText('prometheus/prometheus.yml'), /legacy-names/);
   });
 
   test('every rule of the unit-test file is exercised', () => {

@@ -32,8 +32,8 @@ test('with no config at all the exporter starts, is ready, and serves /probe fro
   assert.match(res.type, /^text\/plain; version=0\.0\.4/);
   assert.match(res.text, /^llm_server_up\{model="Qwen\/Qwen3-0\.6B"\} 1$/m);
   assert.match(res.text, /^llm_probe_success\{probe="health"\} 1$/m);
-  assert.match(res.text, /^llm_probe_ttft_seconds\{probe="chat"\} [\d.e-]+$/m);
-  assert.match(res.text, /^llm_probe_failure_reason\{probe="models",reason="connect_refused"\} 0$/m);
+  assert.match(res.text, /^llm_probe_time_to_first_token_seconds\{probe="chat"\} [\d.e-]+$/m);
+  assert.doesNotMatch(res.text, /^llm_probe_failure_reason/m, 'no reason series when every probe succeeded');
   // No target label (relabelling sets it), no counters or histograms, none of the process metrics.
   assert.doesNotMatch(res.text, /target=|_total|_bucket|process_cpu/);
   // The exporter's own /metrics does not collect /probe results.

@@ -93,14 +93,14 @@ test('a reload that takes the chat probe away from a target that stays drops its
   const exporter = await startExporter({ config, listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger, configFile: { path: file, text, read: readConfigFile } });
   const metrics = async () => (await fetch(`${exporter.url}/metrics`)).text();
   try {
-    await eventually('a TTFT for the target', 10_000, async () => ((await metrics()).includes('llm_probe_ttft_seconds{target="kept",probe="chat"}') ? true : undefined));
+    await eventually('a TTFT for the target', 10_000, async () => ((await metrics()).includes('llm_probe_time_to_first_token_seconds{target="kept",probe="chat"}') ? true : undefined));
     await writeFile(file, withModule('models'));
     assert.equal(await exporter.reloader!.reload(), 'reloaded');
     const after = await eventually('a round under the new config', 10_000, async () => {
       const m = await metrics();
       return /llm_probes_total\{target="kept",probe="models"\} [1-9]/.test(m) ? m : undefined;
     });
-    for (const family of ['llm_probe_ttft_seconds', 'llm_probe_tokens_per_second', 'llm_probe_success', 'llm_probes_total', 'llm_probe_failures_total', 'llm_probe_time_to_first_token_seconds_bucket']) {
+    for (const family of ['llm_probe_time_to_first_token_seconds', 'llm_probe_tokens_per_second', 'llm_probe_success', 'llm_probes_total', 'llm_probe_failures_total', 'llm_probe_completion_tokens']) {
       assert.doesNotMatch(after, new RegExp(`^${family}\\{target="kept",(le="[^"]+",)?probe="chat"`, 'm'), `${family} of the removed chat probe`);
     }
     assert.match(after, /^llm_probe_success\{target="kept",probe="models"\} 1$/m);
@@ -128,7 +128,7 @@ test('a reload keeps what did not change: no stale llm_server_up label, no reaso
     await writeFile(file, config('other-model'));
     assert.equal(await exporter.reloader!.reload(), 'reloaded');
     const right = await metrics();
-    assert.match(right, /^llm_probe_failure_reason\{target="down",probe="models",reason="connect_refused"\} 1$/m, 'not reset to 0 by the reload');
+    assert.match(right, /^llm_probe_failure_reason\{target="down",probe="models",reason="connect_refused"\} 1$/m, 'not removed by the reload');
     const after = await eventually('a round of a under the new config', 10_000, async () => {
       const m = await metrics();
       return m.includes('llm_server_up{target="a",model="other-model"}') ? m : undefined;

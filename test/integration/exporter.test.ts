@@ -45,12 +45,13 @@ test('serves probe results as metrics; a hung target does not hold up a healthy 
   });
   assert.equal(value(text, 'llm_server_up{target="healthy",model="Qwen/Qwen3-0.6B"}'), 1);
   assert.equal(value(text, 'llm_probe_success{target="healthy",probe="chat"}'), 1);
-  assert.ok(value(text, 'llm_probe_ttft_seconds{target="healthy",probe="chat"}')! > 0.015);
+  assert.ok(value(text, 'llm_probe_time_to_first_token_seconds{target="healthy",probe="chat"}')! > 0.015);
   // Published when the client could time the tokens (chunks in reads of their own), and then right.
   const rate = value(text, 'llm_probe_tokens_per_second{target="healthy",probe="chat"}');
   assert.ok(rate === undefined || rate > 50, `tokens/s ${rate}`);
   assert.equal(value(text, 'llm_probe_success{target="healthy",probe="health"}'), 1, 'the vllm module probes /health too');
-  assert.equal(value(text, 'llm_probe_failures_total{target="healthy",probe="models",reason="connect_refused"}'), 0, 'pre-initialised');
+  assert.equal(value(text, 'llm_probe_failures_total{target="healthy",probe="models",reason="connect_refused"}'), undefined, 'created at the first failure of its reason');
+  assert.doesNotMatch(text, /^llm_probe_failure_reason\{target="healthy"/m, 'no reason series while the probes succeed');
   assert.match(text, /^qwen_sentinel_build_info\{version="[^"]+",nodejs="v\d+/m);
   assert.match(text, /^process_cpu_seconds_total /m);
 
@@ -69,10 +70,10 @@ test('serves probe results as metrics; a hung target does not hold up a healthy 
   });
   assert.equal(value(down, 'llm_server_up{target="healthy",model="Qwen/Qwen3-0.6B"}'), 0);
   assert.equal(value(down, 'llm_probe_failure_reason{target="healthy",probe="models",reason="connect_refused"}'), 1);
-  assert.equal(value(down, 'llm_probe_failure_reason{target="healthy",probe="models",reason="timeout"}'), 0);
+  assert.equal(value(down, 'llm_probe_failure_reason{target="healthy",probe="models",reason="timeout"}'), undefined, 'only the reason of the last run');
   await eventually('the chat gauges to be dropped', 10_000, async () => {
     const t = await scrape();
-    return value(t, 'llm_probe_ttft_seconds{target="healthy",probe="chat"}') === undefined && value(t, 'llm_probe_tokens_per_second{target="healthy",probe="chat"}') === undefined ? true : undefined;
+    return value(t, 'llm_probe_time_to_first_token_seconds{target="healthy",probe="chat"}') === undefined && value(t, 'llm_probe_tokens_per_second{target="healthy",probe="chat"}') === undefined ? true : undefined;
   });
 });
 

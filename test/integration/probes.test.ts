@@ -97,9 +97,8 @@ test('chat: measures TTFT and the decode rate against the simulator\'s known tru
   assert.ok(r.success, JSON.stringify(r));
   // Loose bands: this checks the wiring against real sockets; the timing rules have exact unit tests.
   assert.equal(r.values.llm_probe_completion_tokens, 12);
-  assert.ok(r.values.llm_probe_ttft_seconds! >= 0.28 && r.values.llm_probe_ttft_seconds! < 1.5, `ttft ${r.values.llm_probe_ttft_seconds}`);
+  assert.ok(r.values.llm_probe_time_to_first_token_seconds! >= 0.28 && r.values.llm_probe_time_to_first_token_seconds! < 1.5, `ttft ${r.values.llm_probe_time_to_first_token_seconds}`);
   assert.ok(r.values.llm_probe_tokens_per_second! > 10 && r.values.llm_probe_tokens_per_second! < 40, `tokens/s ${r.values.llm_probe_tokens_per_second}`);
-  assert.ok(r.values.llm_probe_time_to_first_token_seconds! > 0, 'the TTFT distribution is observed too');
 });
 
 test('chat: the real-world hang (listing answers, no token) is no_tokens to the client, hung once the server\'s own counter confirms it', async () => {
@@ -254,7 +253,7 @@ test('thinking: reasoning apart from the answer; the canary regex; no reasoning 
   const r = await run(thinkingProbe, s.url, { max_tokens: 40, timeout: '5s' });
   assert.ok(r.success, JSON.stringify(r));
   assert.ok(r.values.llm_probe_reasoning_tokens! > 0 && r.values.llm_probe_content_tokens! > 0, JSON.stringify(r.values));
-  assert.ok(r.values.llm_probe_time_to_first_content_seconds! > r.values.llm_probe_ttft_seconds!, 'the answer comes after the reasoning');
+  assert.ok(r.values.llm_probe_time_to_first_content_seconds! > r.values.llm_probe_time_to_first_token_seconds!, 'the answer comes after the reasoning');
   const canary = await run(chatProbe, s.url, { expect: '^I am Qwen', max_tokens: 8 });
   assert.equal(reason(canary), 'ok');
   const wrong = await run(chatProbe, s.url, { expect: '^OK', max_tokens: 8 });

@@ -45,12 +45,12 @@ test('up, with TTFT and a decode rate that agrees with the server\'s own timings
   const first = await round(server.url, 'llamacpp-thinking');
   assert.equal(first.report.up, true, first.report.log.join('\n'));
   assert.match(first.report.model ?? '', /tiny-qwen3\.gguf$/, 'the model the server lists, by path');
-  assert.ok(first.values['llm_probe_ttft_seconds{chat}']! > 0);
+  assert.ok(first.values['llm_probe_time_to_first_token_seconds{chat}']! > 0);
   assert.ok(first.values['llm_server_generation_tokens{progress}']! >= 0, 'llama.cpp /metrics read');
   // Thinking on: "Okay, the user wants a reply." as reasoning, then the answer "OK!".
   assert.ok(first.values['llm_probe_reasoning_tokens{thinking}']! >= 5, JSON.stringify(first.values));
   assert.ok(first.values['llm_probe_content_tokens{thinking}']! >= 2);
-  assert.ok(first.values['llm_probe_time_to_first_content_seconds{thinking}']! > first.values['llm_probe_ttft_seconds{thinking}']!);
+  assert.ok(first.values['llm_probe_time_to_first_content_seconds{thinking}']! > first.values['llm_probe_time_to_first_token_seconds{thinking}']!);
   // The client-observed decode rate includes HTTP and this process; the server's own excludes
   // them. Every rate the client publishes agrees with the server's within a factor of 2; when the
   // client could not time the tokens (a busy machine reads them together) it publishes none, and

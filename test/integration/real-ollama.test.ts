@@ -203,7 +203,7 @@ test('a real Ollama with the tiny Qwen3 model: cold loads, keep_alive, /api/ps, 
     // The load is published as such, not as TTFT, and it took longer than the probe's own deadline.
     const load = cold.values['llm_probe_model_load_seconds{chat}']!;
     assert.ok(load > modules.cold!.timeout / 1000, `load ${load} s, deadline ${modules.cold!.timeout} ms: ${explain(cold)}`);
-    assert.equal(cold.values['llm_probe_ttft_seconds{chat}'], undefined);
+    assert.equal(cold.values['llm_probe_time_to_first_token_seconds{chat}'], undefined);
     assert.match(cold.report.log.join('\n'), /is not loaded: waiting up to 30 s/);
     assert.deepEqual(await loaded(server.url), [`${CHAT_MODEL}:latest`]);
     assert.equal((server.output().match(/context canceled|aborting load/g) ?? []).length, aborts, 'no load aborted');
@@ -214,13 +214,13 @@ test('a real Ollama with the tiny Qwen3 model: cold loads, keep_alive, /api/ps, 
     const warm = await round(server.url, 'warm');
     assert.equal(warm.report.up, true, explain(warm));
     assert.equal(warm.values['llm_server_model_loaded{progress}'], 1);
-    assert.ok(warm.values['llm_probe_ttft_seconds{chat}']! > 0);
+    assert.ok(warm.values['llm_probe_time_to_first_token_seconds{chat}']! > 0);
     assert.equal(warm.values['llm_probe_completion_tokens{chat}'], 3, '"OK", "!", <|im_end|>');
     // Thinking on: 8 reasoning chunks ("Okay, the user wants a reply."), 14 tokens in all (<think>, </think>, "\n\n", EOS unseen).
     assert.equal(warm.values['llm_probe_completion_tokens{thinking}'], 14);
     assert.equal(warm.values['llm_probe_reasoning_tokens{thinking}'], 8);
-    assert.ok(warm.values['llm_probe_time_to_first_content_seconds{thinking}']! > warm.values['llm_probe_ttft_seconds{thinking}']!);
-    t.diagnostic(`warm TTFT ${(warm.values['llm_probe_ttft_seconds{chat}']! * 1000).toFixed(0)} ms, thinking ${warm.values['llm_probe_tokens_per_second{thinking}']?.toFixed(0) ?? 'unmeasured'} tokens/s`);
+    assert.ok(warm.values['llm_probe_time_to_first_content_seconds{thinking}']! > warm.values['llm_probe_time_to_first_token_seconds{thinking}']!);
+    t.diagnostic(`warm TTFT ${(warm.values['llm_probe_time_to_first_token_seconds{chat}']! * 1000).toFixed(0)} ms, thinking ${warm.values['llm_probe_tokens_per_second{thinking}']?.toFixed(0) ?? 'unmeasured'} tokens/s`);
   });
 
   await t.test('reasoning: delta.reasoning first, then content; only reasoning_effort "none" turns it off, chat_template_kwargs is ignored', async () => {

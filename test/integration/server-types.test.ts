@@ -46,7 +46,7 @@ describe('vllm', () => {
     assert.equal(r.values['llm_server_requests_waiting{progress}'], 0);
     assert.ok(r.values['llm_server_generation_tokens{progress}']! >= 0);
     assert.equal(r.values['llm_server_sleeping{progress}'], 0);
-    assert.ok(r.values['llm_probe_ttft_seconds{chat}']! > 0);
+    assert.ok(r.values['llm_probe_time_to_first_token_seconds{chat}']! > 0);
     const rate = r.values['llm_probe_tokens_per_second{chat}'];
     assert.ok(rate === undefined ? /decode rate not measured/.test(r.log) : rate > 0, r.log);
   });
@@ -149,10 +149,10 @@ describe('ollama', () => {
     assert.equal(cold.report.up, true, cold.log);
     assert.equal(cold.values['llm_server_model_loaded{progress}'], 0);
     assert.ok(cold.values['llm_probe_model_load_seconds{chat}']! >= 1.4, 'the load, kept apart');
-    assert.equal(cold.values['llm_probe_ttft_seconds{chat}'], undefined, 'no TTFT from a cold start');
+    assert.equal(cold.values['llm_probe_time_to_first_token_seconds{chat}'], undefined, 'no TTFT from a cold start');
     const warm = await probe(s.url, 'ollama', { model: 'qwen3:0.6b', timeout: '1s' });
     assert.equal(warm.values['llm_server_model_loaded{progress}'], 1);
-    assert.ok(warm.values['llm_probe_ttft_seconds{chat}']! > 0);
+    assert.ok(warm.values['llm_probe_time_to_first_token_seconds{chat}']! > 0);
     assert.equal(warm.values['llm_probe_model_load_seconds{chat}'], undefined);
   });
 

@@ -54,7 +54,7 @@ test('probe timings per probe, and never a quantile interpolated inside a bucket
   for (const q of dashboardQueries()) {
     if (/histogram_quantile/.test(q.expr)) assert.match(q.expr, /vllm:/, `${q.where}: a quantile of the probes' own histograms draws values no probe had`);
   }
-  for (const [title, refs] of [['Probe duration', ['A']], ['Time to first token', ['A', 'B']], ['Inter-token latency', ['A']], ['Probe durations in the range', ['A', 'B', 'C', 'D', 'E']]] as const) {
+  for (const [title, refs] of [['Probe duration', ['A']], ['Time to first token', ['A', 'B']], ['Decode rate', ['A', 'B']], ['Probe durations in the range', ['A', 'B', 'C', 'D', 'E']]] as const) {
     for (const ref of refs) assert.match(dashboardQuery(title, ref).expr, /by \(target, probe\)/, `${title} ${ref} mixes the probes`);
   }
 });
@@ -168,23 +168,47 @@ const scenarios: Scenario[] = [
     query: dashboardQuery('Targets', 'E'), every: 15, at: 165, range: 165, step: 15,
     series: {
       [`llm_server_up{${exporter}, model="m"}`]: '1 0 1 1 0 0 0 0 0 1 1 1',
-      [`llm_probe_failure_reason{${exporter}, probe="chat", reason="timeout"}`]: '0 1 0 0 0 0 0 0 0 0 0 0',
-      [`llm_probe_failure_reason{${exporter}, probe="chat", reason="no_tokens"}`]: '0 0 0 0 1 1 1 0 0 0 0 0',
-      [`llm_probe_failure_reason{${exporter}, probe="chat", reason="connect_error"}`]: '0 0 0 0 0 0 0 1 0 0 0 0',
-      [`llm_probe_failure_reason{${exporter}, probe="models", reason="connect_refused"}`]: '0 0 0 0 0 0 0 0 1 0 0 0',
+      // A reason series exists only while its probe's last run failed so: stale at the next scrape.
+      [`llm_probe_failure_reason{${exporter}, probe="chat", reason="timeout"}`]: '_ 1 stale',
+      [`llm_probe_failure_reason{${exporter}, probe="chat", reason="no_tokens"}`]: '_ _ _ _ 1 1 1 stale',
+      [`llm_probe_failure_reason{${exporter}, probe="chat", reason="connect_error"}`]: '_ _ _ _ _ _ _ 1 stale',
+      [`llm_probe_failure_reason{${exporter}, probe="models", reason="connect_refused"}`]: '_ _ _ _ _ _ _ _ 1 stale',
     },
     expect: [{ labels: '{target="qwen3", probe="chat", reason="no_tokens", cause="chat: no_tokens"}', value: 60_000 }],
   },
   {
-    // Runs of 0.3, 0.7, 3 and 20 s: two of four within 1 s, three within 5 s and 10 s.
-    name: 'The share of probe runs within a bound is counted in the buckets, not interpolated',
+    // Runs of 0.3, 0.7, 3 and 20 s: two of four within 1 s, three within 5 s and 10 s, counted
+    // in the runs' durations, not interpolated in buckets.
+    name: 'The share of probe runs within a bound is the share of the runs scraped',
     query: dashboardQuery('Probe durations in the range', 'C'), every: 15, at: 60, range: 60, step: 15,
-    series: {
-      [`llm_probe_latency_seconds_bucket{${exporter}, probe="chat", le="1"}`]: '0 1 2 2 2',
-      [`llm_probe_latency_seconds_bucket{${exporter}, probe="chat", le="5"}`]: '0 1 2 3 3',
-      [`llm_probe_latency_seconds_count{${exporter}, probe="chat"}`]: '0 1 2 3 4',
-    },
+    series: { [`llm_probe_duration_seconds{${exporter}, probe="chat"}`]: '_ 0.3 0.7 3 20' },
     expect: [{ labels: '{target="qwen3", probe="chat"}', value: 0.5 }],
+  },
+  {
+    name: 'Within 5 s: three of the same four runs',
+    query: dashboardQuery('Probe durations in the range', 'D'), every: 15, at: 60, range: 60, step: 15,
+    series: { [`llm_probe_duration_seconds{${exporter}, probe="chat"}`]: '_ 0.3 0.7 3 20' },
+    expect: [{ labels: '{target="qwen3", probe="chat"}', value: 0.75 }],
+  },
+  {
+    name: 'Runs in the range: every scraped run once',
+    query: dashboardQuery('Probe durations in the range', 'A'), every: 15, at: 60, range: 60, step: 15,
+    series: { [`llm_probe_duration_seconds{${exporter}, probe="chat"}`]: '_ 0.3 0.7 3 20' },
+    expect: [{ labels: '{target="qwen3", probe="chat"}', value: 4 }],
+  },
+  {
+    // TTFT of 0.2, 0.4, 0.6 and 0.8 s in the last four scrapes ($__rate_interval 60 s here).
+    name: 'The mean TTFT is the mean of the runs in the window, from the gauge',
+    query: dashboardQuery('Time to first token', 'B'), every: 15, at: 60, range: 60, step: 15,
+    series: { [`llm_probe_time_to_first_token_seconds{${exporter}, probe="chat"}`]: '_ 0.2 0.4 0.6 0.8' },
+    expect: [{ labels: '{target="qwen3", probe="chat"}', value: 0.5 }],
+  },
+  {
+    // The failure counter of a reason appears at its first failure, at 1: that one is counted too.
+    name: 'Failures in the range count the first failure of a reason, whose series begins at 1',
+    query: dashboardQuery('Failures in the range'), every: 15, at: 90, range: 90, step: 15,
+    series: { [`llm_probe_failures_total{${exporter}, probe="chat", reason="timeout"}`]: '_ _ 1 1 2 2 2' },
+    expect: [{ labels: '{target="qwen3", probe="chat", reason="timeout"}', value: 2 }],
   },
 ];
 

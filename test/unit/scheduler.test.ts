@@ -45,17 +45,37 @@ test('the server is down when any probe of the round fails; a throwing probe is 
   // The reason gauge says why, the counter counts it, and the round's log is kept for /logs.
   const reasons = await series(s, 'llm_probe_failure_reason');
   assert.equal(reasons.find((v) => v.labels.probe === 'chat' && v.labels.reason === 'bad_response')?.value, 1);
-  assert.equal(reasons.filter((v) => v.value === 1).length, 1);
+  assert.equal(reasons.length, 1, 'only the reason of the failure: no series for the others');
   assert.match(history.recent()[0]!.log.join('\n'), /chat: FAILED bad_response: probe error: boom/);
 });
 
-test('counters and reason gauges are pre-initialised for every probe and the reasons it can report', async () => {
+test('only the run counters are pre-initialised: a healthy round publishes no reason series and no failure counter', async () => {
   const s = store();
-  new Scheduler(oneTarget(['models', 'chat']), { store: s, history: new RoundHistory(), logger: silentLogger, probeTable: { models: fakeProbe('models'), chat: fakeProbe('chat') } });
-  const failures = await series(s, 'llm_probe_failures_total');
-  assert.ok(failures.length > 0 && failures.every((v) => v.value === 0));
-  assert.ok(failures.some((v) => v.labels.probe === 'chat' && v.labels.reason === 'connect_refused'));
-  assert.deepEqual((await series(s, 'llm_probes_total')).map((v) => v.labels.probe), ['models', 'chat']);
+  const scheduler = new Scheduler(oneTarget(['models', 'chat'], { model: 'm' }), { store: s, history: new RoundHistory(), logger: silentLogger, probeTable: { models: fakeProbe('models'), chat: fakeProbe('chat') } });
+  assert.deepEqual((await series(s, 'llm_probes_total')).map((v) => [v.labels.probe, v.value]), [['models', 0], ['chat', 0]]);
+  assert.deepEqual(await series(s, 'llm_probe_failures_total'), []);
+  assert.equal((await scheduler.runRound('t'))?.up, true);
+  assert.deepEqual(await series(s, 'llm_probe_failure_reason'), []);
+  assert.deepEqual(await series(s, 'llm_probe_failures_total'), []);
+});
+
+test('a reason series lives while its probe fails with it: replaced by the next reason, removed on success; its counter stays', async () => {
+  const outcomes: Array<{ success: true } | { success: false; reason: 'timeout' | 'connect_refused'; message: string }> = [
+    { success: false, reason: 'timeout', message: 'slow' },
+    { success: false, reason: 'connect_refused', message: 'gone' },
+    { success: true },
+  ];
+  const s = store();
+  const scheduler = new Scheduler(oneTarget(['models']), { store: s, history: new RoundHistory(), logger: silentLogger, probeTable: { models: fakeProbe('models', async () => outcomes.shift()!) } });
+  const reasons = async () => (await series(s, 'llm_probe_failure_reason')).map((v) => [v.labels.reason, v.value]);
+  await scheduler.runRound('t');
+  assert.deepEqual(await reasons(), [['timeout', 1]]);
+  await scheduler.runRound('t');
+  assert.deepEqual(await reasons(), [['connect_refused', 1]]);
+  await scheduler.runRound('t');
+  assert.deepEqual(await reasons(), []);
+  // Each counter created at its reason's first failure, kept after.
+  assert.deepEqual((await series(s, 'llm_probe_failures_total')).map((v) => [v.labels.reason, v.value]), [['timeout', 1], ['connect_refused', 1]]);
 });
 
 test('rounds of one target never overlap, even when a round overruns the interval', async () => {
@@ -165,8 +185,8 @@ test('a round the exporter could not run (out of file descriptors) is skipped, n
   assert.equal(report?.skipped, 'EMFILE');
   assert.deepEqual(skipped, ['EMFILE']);
   assert.deepEqual(await series(s, 'llm_server_up'), [], 'no up=0 for a server nobody could reach');
-  const failures = await series(s, 'llm_probe_failures_total');
-  assert.ok(failures.every((v) => v.value === 0), 'and no failure counted');
+  assert.deepEqual(await series(s, 'llm_probe_failures_total'), [], 'and no failure counted');
+  assert.deepEqual(await series(s, 'llm_probe_failure_reason'), [], 'nor a reason');
   assert.match(history.recent()[0]?.log.join('\n') ?? '', /round SKIPPED/);
 });
 

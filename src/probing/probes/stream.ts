@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { deadline, within, type Deadline } from '../../lib/deadline.ts';
 import { classifyError, discard, send, statusFailure } from '../http.ts';
 import { SseDecoder } from '../sse.ts';
-import { histogram, gauge } from '../series.ts';
+import { gauge } from '../series.ts';
 import { positiveDuration } from '../../config/fields.ts';
 import type { Progress } from '../../servers/types.ts';
 import { describeProgress, readProgress, readStallState } from './progress.ts';
@@ -45,12 +45,10 @@ function compiles(re: string): boolean {
   }
 }
 
-// Buckets for a small probe's latencies: TTFT from a warm GPU (~20 ms) to a slow CPU server (s);
-// inter-token latency from 1,000 tokens/s to 1 token/s.
-export const ttftHistogram = histogram('llm_probe_time_to_first_token_seconds', 'Distribution of the TTFT of generating probes.', ['probe'], [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
-export const itlHistogram = histogram('llm_probe_inter_token_latency_seconds', 'Distribution of the mean inter-token latency of each generating probe, (last token - first output) / (completion_tokens - 1).', ['probe'], [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]);
-export const ttftGauge = gauge('llm_probe_ttft_seconds', 'Time from sending the last successful generating probe to its first content or reasoning token.', ['probe']);
-export const rateGauge = gauge('llm_probe_tokens_per_second', 'Decode rate of the last successful generating probe: (completion_tokens - 1) / (last token - first output), the first output being the stream\'s first chunk, which servers send with the first generated token even when they do not show it. Absent when the client could not time the tokens (they arrived together: a buffering proxy, a busy client); llm_probe_server_tokens_per_second then gives the server\'s own figure where it reports one.', ['probe']);
+// Last values only, one name per quantity: with a scrape per probe run, *_over_time of a gauge sees
+// every run (exactly, where a histogram's buckets would interpolate), in /probe mode too.
+export const ttftGauge = gauge('llm_probe_time_to_first_token_seconds', 'Time from sending the last successful generating probe to its first content or reasoning token (TTFT).', ['probe']);
+export const rateGauge = gauge('llm_probe_tokens_per_second', 'Decode rate of the last successful generating probe: (completion_tokens - 1) / (last token - first output), the first output being the stream\'s first chunk, which servers send with the first generated token even when they do not show it; the mean inter-token latency is 1 / this. Absent when the client could not time the tokens (they arrived together: a buffering proxy, a busy client); llm_probe_server_tokens_per_second then gives the server\'s own figure where it reports one.', ['probe']);
 export const tokensGauge = gauge('llm_probe_completion_tokens', 'Completion tokens of the last successful generating probe (usage.completion_tokens, reasoning included).', ['probe']);
 export const loadGauge = gauge('llm_probe_model_load_seconds', 'Time from sending the last probe that found its model cold (Ollama) to its first token: the load, kept apart from TTFT.', ['probe']);
 export const serverRateGauge = gauge('llm_probe_server_tokens_per_second', "The server's own decode rate for the last successful probe (llama.cpp timings.predicted_per_second): the engine alone, without network and client.", ['probe']);
@@ -439,23 +437,17 @@ export function measureDecodeRate(g: Generation): RateMeasurement {
   return { tokensPerSecond: rate };
 }
 
-/** Records what every generating probe shares: TTFT and the decode rate, as last values and distributions. */
+/** Records what every generating probe shares: TTFT and the decode rate, as last values. */
 export function recordTimings(ctx: ProbeContext<GenerationOptions>, g: Generation): void {
   const ttft = (g.firstToken - g.started) / 1000;
   // A cold start's first token includes the model load: published as such, not as TTFT.
   if (g.cold) ctx.record.set(loadGauge, ttft);
-  else {
-    ctx.record.set(ttftGauge, ttft);
-    ctx.record.observe(ttftHistogram, ttft);
-  }
+  else ctx.record.set(ttftGauge, ttft);
   ctx.record.set(tokensGauge, g.tokens);
   if (typeof g.serverTimings?.predicted_per_second === 'number') ctx.record.set(serverRateGauge, g.serverTimings.predicted_per_second);
   if (typeof g.serverTimings?.prompt_ms === 'number') ctx.record.set(serverPromptGauge, g.serverTimings.prompt_ms / 1000);
   const measured = measureDecodeRate(g);
-  if ('tokensPerSecond' in measured) {
-    ctx.record.set(rateGauge, measured.tokensPerSecond);
-    ctx.record.observe(itlHistogram, 1 / measured.tokensPerSecond);
-  }
+  if ('tokensPerSecond' in measured) ctx.record.set(rateGauge, measured.tokensPerSecond);
   const own = g.serverTimings?.predicted_per_second;
   const rateText = 'tokensPerSecond' in measured ? `, ${measured.tokensPerSecond.toFixed(1)} tokens/s` : `, decode rate not measured: ${measured.unmeasured}`;
   ctx.log(`${g.cold ? 'cold start (load + first token)' : 'TTFT'} ${(ttft * 1000).toFixed(1)} ms${rateText}${own === undefined ? '' : ` (server's own: ${own.toFixed(1)} tokens/s)`}`);
@@ -468,4 +460,4 @@ export function checkAnswer(options: GenerationOptions, g: Generation): ProbeFai
 }
 
 export const generationReasons = [...transportReasons, 'model_missing', 'no_tokens', 'hung', 'unexpected_answer', 'saturated', 'paused', 'asleep'] as const;
-export const generationMetrics = [ttftGauge, rateGauge, tokensGauge, loadGauge, serverRateGauge, serverPromptGauge, ttftHistogram, itlHistogram];
+export const generationMetrics = [ttftGauge, rateGauge, tokensGauge, loadGauge, serverRateGauge, serverPromptGauge];

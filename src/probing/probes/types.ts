@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { Progress, ServerType } from '../../servers/types.ts';
 import type { GaugeDef, HistogramDef, MetricDef, Recorder } from '../series.ts';
 
-/** Why a probe failed; each probe names the ones it can report, pre-initialised in llm_probe_failures_total. */
+/** Why a probe failed; each probe names the ones it can report (documented in docs/probes.md). */
 export const failureReasons = [
   'connect_refused',
   'connect_error',
@@ -83,8 +83,8 @@ export type ProbeResult = ProbeSuccess | ProbeFailure;
 
 /**
  * One probe: one file, this one shape (blackbox_exporter's prober.ProbeFn plus its config struct).
- * Its options schema is part of the config schema; its metrics and reasons are documented and
- * pre-initialised from here.
+ * Its options schema is part of the config schema; its metrics and reasons are documented from
+ * here.
  */
 export interface Probe<Options = unknown> {
   readonly name: string;
