@@ -25,12 +25,12 @@ const usage = `Usage: npm run bench -- [--quick] [--only=SUITE,...] [flags]
 Benchmarks the current code (compiled from src/) and writes bench/results/<date>-<mode>.md and
 .json, and latest-<mode>.md and .json. Without --quick: the full run (about 75 minutes).
 
-  --quick            the short run (under 10 minutes on 2 cores)
+  --quick            the short run (about 11 minutes on 2 cores)
   --only=LIST        run only these suites: ${suites.map((s) => s.name).join(', ')}
   --seed=N           seed of the chaos schedule (default 9)
   --no-latest        do not overwrite latest-<mode>.{md,json}
   --keep             keep the run's directory (configs, every process's log)
-  --max-minutes=N    stop the run after N minutes (default: quick 14, full 180)
+  --max-minutes=N    stop the run after N minutes (default: quick 16, full 180)
   --mttr.settings=LIST  mttr at these settings only: fast, production (production runs in
                      --quick too, one repetition); a narrowed run implies --no-latest
   --mttr.faults=LIST    mttr with these faults only: sigkill, hang-generation, engine-dead, frozen
@@ -69,7 +69,7 @@ function parse(argv: string[]) {
   const seed = Number(values.seed);
   if (!Number.isInteger(seed)) throw new Error('--seed: a whole number');
   const mode: Mode = values.quick ? 'quick' : 'full';
-  const maxMinutes = Number(values['max-minutes'] ?? (mode === 'quick' ? 14 : 180));
+  const maxMinutes = Number(values['max-minutes'] ?? (mode === 'quick' ? 16 : 180));
   if (!(maxMinutes > 0)) throw new Error('--max-minutes: a positive number');
   const options = { 'mttr.settings': values['mttr.settings'], 'mttr.faults': values['mttr.faults'], 'mttr.flavors': values['mttr.flavors'], 'mttr.repeat': values['mttr.repeat'] };
   // A narrowed suite is not the suite: its results must not replace the latest complete ones.

@@ -4,6 +4,7 @@ import { readdirSync } from 'node:fs';
 import { cpus, homedir, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { findBlackbox } from './peers.ts';
 import { versionOf, which } from './product.ts';
 
 const run = promisify(execFile);
@@ -47,6 +48,7 @@ export function llamaCacheDirs(): string[] {
 export async function describeMachine(repo: string): Promise<Machine> {
   const am = (await which('prometheus-alertmanager')) ?? (await which('alertmanager'));
   const porcelain = await git(repo, ['status', '--porcelain', '--', 'src']);
+  const blackbox = await findBlackbox();
   return {
     cores: cpus().length,
     cpu: cpus()[0]?.model.trim() ?? 'unknown',
@@ -55,7 +57,7 @@ export async function describeMachine(repo: string): Promise<Machine> {
     node: process.version,
     prometheus: firstLine(await versionOf('prometheus')),
     alertmanager: am ? firstLine(await versionOf(am)) : undefined,
-    blackboxExporter: firstLine(await versionOf('prometheus-blackbox-exporter')) ?? firstLine(await versionOf('blackbox_exporter')),
+    blackboxExporter: blackbox ? firstLine(await versionOf(blackbox)) : undefined,
     llamaServer: llamaCacheDirs()[0]?.split('/').pop(),
     loadStart: loadavg().map((l) => Math.round(l * 100) / 100),
     git: { commit: (await git(repo, ['rev-parse', '--short', 'HEAD']))?.trim(), changedFiles: porcelain === undefined ? undefined : porcelain.split('\n').filter(Boolean).length },

@@ -67,7 +67,7 @@ export function markdown(r: RunRecord): string {
     ...r.notes.map((n) => `- ${n}`),
     ...(r.notes.length ? [''] : []),
     'min / median / max over the repetitions (n); "not within X": the trial was capped at X without it',
-    'happening. The goal is the one issue 9 or 15 sets, judged on the summary it names.',
+    'happening. The goal is the one issue 9, 15 or 18 sets, judged on the summary it names.',
     '',
   ];
   for (const s of r.results) {
