@@ -18,7 +18,7 @@ export const probeFlags = {
   timeout: { type: 'string', placeholder: 'DURATION', help: "Deadline of each probe; default: the module's (10s)." },
   'config.file': { type: 'string', placeholder: 'FILE', help: 'Config file whose modules to use (its targets are ignored).' },
   json: { type: 'boolean', help: 'Print the result as one JSON object instead of a table.' },
-  liveness: { type: 'boolean', help: 'Exit 1 only when a restart may help: a server that is starting, busy (saturated), paused, asleep, or refuses the key or lacks the model exits 0. For a Kubernetes livenessProbe.' },
+  liveness: { type: 'boolean', help: 'Exit 1 only when a restart may help: a server that is starting, busy (saturated), slow, paused, asleep, or refuses the key or lacks the model exits 0. For a Kubernetes livenessProbe.' },
   verbose: { type: 'boolean', help: "Also print the round's debug log (requests, statuses, timings)." },
 } satisfies FlagSpecs;
 
@@ -100,7 +100,7 @@ function table(report: RoundReport, probeRows: ProbeRow[]): string {
 }
 
 /** Failures a restart does not fix: the server is loading, busy, paused, asleep, or misconfigured. */
-export const notRestartable: ReadonlySet<string> = new Set(['starting', 'saturated', 'paused', 'asleep', 'unauthorized', 'model_missing']);
+export const notRestartable: ReadonlySet<string> = new Set(['starting', 'saturated', 'slow', 'paused', 'asleep', 'unauthorized', 'model_missing']);
 
 /** Returns the exit status: 0 healthy, 1 not. */
 export async function runProbeCommand(argv: string[]): Promise<number> {

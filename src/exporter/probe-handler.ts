@@ -1,11 +1,13 @@
 import type { Request, Response } from 'express';
-import { Registry } from '../lib/prom-client.ts';
+import { Counter, Registry } from '../lib/prom-client.ts';
 import type { ExporterConfig } from './config.ts';
 import type { ApiKeys } from '../probing/api-keys.ts';
+import type { Module } from '../probing/module.ts';
 import { defaultServer, servers } from '../servers/index.ts';
-import type { RoundHistory } from './history.ts';
-import { initSeries, recordUp, runRound } from '../probing/round.ts';
+import type { RoundHistory, StoredRound } from './history.ts';
+import { durationGauge, failureReasonGauge, initSeries, recordUp, runRound, successGauge, type ProbeReport, type RoundReport } from '../probing/round.ts';
 import { SeriesStore } from '../probing/series.ts';
+import { Coalescer } from './coalesce.ts';
 
 /** A /probe request that cannot be run: answered with this status and reason. */
 class ProbeRequestError extends Error {
@@ -53,20 +55,179 @@ function parseRequest(req: Request, config: ExporterConfig) {
   return { url: targetText.replace(/\/+$/, ''), module, model, scrapeTimeout, debug: param('debug') === 'true' };
 }
 
+/** The exporter's count of /probe requests that shared a round; registered by the exporter's registry. */
+export function probeJoinedCounter(registry?: Registry): Counter {
+  return new Counter({
+    name: 'qwen_sentinel_exporter_probe_requests_joined_total',
+    help: '/probe requests that joined a round another request for the same target, module, model and API key had under way (scrapes that overlap), instead of probing the server again.',
+    registers: registry ? [registry] : [],
+  });
+}
+
+/**
+ * A round's store that keeps every call made to it, in order, and which probes are done: a
+ * request that joined the round but must answer before it ends (its scrape timeout is earlier)
+ * replays them into a store of its own and answers how far the round got.
+ */
+class RecordingStore extends SeriesStore {
+  readonly #calls: Array<(store: SeriesStore) => void> = [];
+  /** Calls the store makes to itself (commit sets gauges) are part of the outer call. */
+  #depth = 0;
+  /** The probes done so far, as the round recorded them. */
+  readonly done = new Map<string, ProbeReport>();
+  /** Monotonic time the last probe ended (the round's start before the first). */
+  lastDoneAt: number;
+  readonly #now: () => number;
+
+  constructor(now: () => number) {
+    super(new Registry(), { targetLabel: false, cumulative: false });
+    this.#now = now;
+    this.lastDoneAt = now();
+  }
+
+  #keep(replay: (store: SeriesStore) => void, apply: () => void): void {
+    if (this.#depth === 0) this.#calls.push(replay);
+    this.#depth += 1;
+    try {
+      apply();
+    } finally {
+      this.#depth -= 1;
+    }
+  }
+
+  replay(into: SeriesStore): void {
+    for (const call of this.#calls) call(into);
+  }
+
+  override set(...a: Parameters<SeriesStore['set']>): void {
+    this.#keep((s) => s.set(...a), () => super.set(...a));
+    const [, def, value, labels] = a;
+    const probe = labels?.probe as ProbeReport['probe'] | undefined;
+    if (probe === undefined) return;
+    if (def === successGauge) {
+      this.done.set(probe, { probe, success: value === 1, durationSeconds: 0 });
+      this.lastDoneAt = this.#now();
+    } else if (def === durationGauge) {
+      const report = this.done.get(probe);
+      if (report) report.durationSeconds = value;
+    }
+  }
+
+  override only(...a: Parameters<SeriesStore['only']>): void {
+    this.#keep((s) => s.only(...a), () => super.only(...a));
+    const [, def, probe, labels] = a;
+    const report = this.done.get(probe);
+    if (def === failureReasonGauge && report && labels?.reason !== undefined) report.reason = labels.reason as ProbeReport['reason'];
+  }
+
+  override inc(...a: Parameters<SeriesStore['inc']>): void {
+    this.#keep((s) => s.inc(...a), () => super.inc(...a));
+  }
+
+  override observe(...a: Parameters<SeriesStore['observe']>): void {
+    this.#keep((s) => s.observe(...a), () => super.observe(...a));
+  }
+
+  override remove(...a: Parameters<SeriesStore['remove']>): void {
+    this.#keep((s) => s.remove(...a), () => super.remove(...a));
+  }
+
+  override commit(...a: Parameters<SeriesStore['commit']>): void {
+    this.#keep((s) => s.commit(...a), () => super.commit(...a));
+  }
+}
+
+/** A round under way, as the requests that share it see it. */
+interface SharedRound {
+  /** The config it runs under: a request after a reload that changed either starts its own. */
+  module: Module;
+  apiKey: string | undefined;
+  /** The first request's deadline (monotonic ms): the round's. */
+  deadline: number | undefined;
+  /** Monotonic ms. */
+  started: number;
+  store: RecordingStore;
+  /** The request that started it (path and query). */
+  first: string;
+  /** The head of the round's log: the requests that started and joined it. */
+  notes: string[];
+}
+
+interface Finished {
+  stored: StoredRound;
+  /** The exposition; undefined when the round was skipped (an exporter error). */
+  text?: string;
+}
+
+const ms = (t: number) => `+${t.toFixed(1)} ms`;
+
+/**
+ * What a joined request answers when its own deadline comes before the round ends: the probes
+ * done so far as the round recorded them, and the rest failed with reason timeout, as a round of
+ * its own cut by that deadline would have answered.
+ */
+function cutShort(shared: SharedRound, url: string, model: string | undefined, arrived: number, at: number, log: string[]): { report: RoundReport; text: string } {
+  const view = new SeriesStore(new Registry(), { targetLabel: false, cumulative: false });
+  shared.store.replay(view);
+  const probes: ProbeReport[] = [];
+  let underWay = true;
+  for (const name of shared.module.probes) {
+    const done = shared.store.done.get(name);
+    if (done) {
+      probes.push({ ...done });
+      continue;
+    }
+    // The probe the round is running took this long so far; those after it get no time at all.
+    const seconds = underWay ? Math.max(0, at - shared.store.lastDoneAt) / 1000 : 0;
+    const message = underWay ? 'the scrape timeout ended while the joined round ran this probe' : 'no time left in the scrape timeout';
+    underWay = false;
+    view.commit(url, name, undefined);
+    view.set(url, successGauge, 0, { probe: name });
+    view.set(url, durationGauge, seconds, { probe: name });
+    view.only(url, failureReasonGauge, name, { probe: name, reason: 'timeout' });
+    probes.push({ probe: name, success: false, reason: 'timeout', message, durationSeconds: seconds });
+  }
+  const report: RoundReport = {
+    target: url,
+    url,
+    module: shared.module.name,
+    server: servers[shared.module.server].name,
+    model,
+    startedAt: Date.now() - (at - arrived),
+    durationSeconds: (at - arrived) / 1000,
+    up: false,
+    probes,
+    log,
+  };
+  recordUp(view, report);
+  return { report, text: view.text() };
+}
+
 export interface ProbeHandlerOptions {
   config: () => ExporterConfig;
   apiKeys: () => ApiKeys;
   history: RoundHistory;
   /** Seconds kept back from the scrape timeout, for the answer to reach Prometheus in time. */
   timeoutOffsetSeconds: number;
+  /** Counts requests that joined a round under way (probeJoinedCounter, on the exporter's registry). */
+  joined?: Counter;
 }
 
 /**
  * GET /probe?target=URL&module=NAME[&model=M][&debug=true], blackbox_exporter's multi-target
  * pattern: runs the module's round now and answers its series from a fresh registry (no `target`
  * label: Prometheus' relabelling sets it). The round ends before the scrape timeout.
+ *
+ * Requests for the same round (target URL, module, model; the module's API key) that come while
+ * it runs join it and answer the same text: scrapes that overlap probe the server once. The round
+ * keeps the first request's deadline; it is aborted
+ * only once every request for it has gone; a joined request whose own deadline comes first answers
+ * then, with what the round has done so far. Nothing is kept after the round ends.
  */
 export function probeHandler(o: ProbeHandlerOptions) {
+  const rounds = new Coalescer<SharedRound, Finished>();
+  const joined = o.joined ?? probeJoinedCounter();
+  const now = () => performance.now();
   return async (req: Request, res: Response) => {
     let request: ReturnType<typeof parseRequest>;
     try {
@@ -76,27 +237,55 @@ export function probeHandler(o: ProbeHandlerOptions) {
       return void res.status(err.status).type('text/plain').send(`${err.message}\n`);
     }
     const { url, module, model, scrapeTimeout, debug } = request;
-    const store = new SeriesStore(new Registry(), { targetLabel: false, cumulative: false });
-    initSeries(store, url, module);
-    const gone = new AbortController();
-    res.on('close', () => gone.abort()); // Prometheus gave up: so do we
-    const now = () => performance.now();
-    const report = await runRound({
-      target: { name: url, url, model, timeout: module.timeout, apiKey: o.apiKeys().forModule(module.name) },
-      module,
-      store,
-      stop: gone.signal,
-      now,
-      deadline: scrapeTimeout === undefined ? undefined : now() + Math.max(0, scrapeTimeout - o.timeoutOffsetSeconds) * 1000,
-    });
-    const stored = o.history.add({ ...report, log: [`GET ${req.originalUrl}`, ...report.log] });
+    const apiKey = o.apiKeys().forModule(module.name);
+    const arrived = now();
+    const deadline = scrapeTimeout === undefined ? undefined : arrived + Math.max(0, scrapeTimeout - o.timeoutOffsetSeconds) * 1000;
+
+    const start = (stop: AbortSignal) => {
+      const store = new RecordingStore(now);
+      const shared: SharedRound = { module, apiKey, deadline, started: arrived, store, first: req.originalUrl, notes: [`GET ${req.originalUrl}`] };
+      const result = (async (): Promise<Finished> => {
+        initSeries(store, url, module);
+        const report = await runRound({ target: { name: url, url, model, timeout: module.timeout, apiKey }, module, store, stop, now, deadline });
+        const stored = o.history.add({ ...report, log: [...shared.notes, ...report.log] });
+        // The exporter could not run the round (out of file descriptors, ...): the scrape fails, as
+        // the exporter's fault, rather than reporting the server down.
+        if (report.skipped) return { stored };
+        recordUp(store, report);
+        return { stored, text: store.text() };
+      })();
+      return { context: shared, result };
+    };
+    const key = JSON.stringify([module.name, url, model ?? null]);
+    const seat = rounds.take(key, (s) => s.module === module && s.apiKey === apiKey, start);
+    res.on('close', seat.leave); // the client gave up (or was answered): the round stops once every client has
+    const shared = seat.context;
+    if (seat.joined) {
+      joined.inc();
+      shared.notes.push(`GET ${req.originalUrl} joined this round at ${ms(arrived - shared.started)}`);
+    }
+
+    let answer: Finished;
+    if (seat.joined && deadline !== undefined && (shared.deadline === undefined || deadline < shared.deadline)) {
+      // Its own deadline comes first: whichever is first, the round's end or that deadline.
+      let timer: NodeJS.Timeout | undefined;
+      const cut = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - now()), undefined)));
+      const first = await Promise.race([seat.result, cut]).finally(() => clearTimeout(timer));
+      if (first !== undefined) answer = first;
+      else {
+        const at = now();
+        const { report, text } = cutShort(shared, url, model, arrived, at, [`GET ${req.originalUrl} joined the round of GET ${shared.first} at ${ms(arrived - shared.started)}; its own scrape timeout ended first, at ${ms(at - shared.started)}: the probes not done by then answer timeout`]);
+        const stored = o.history.add(report);
+        shared.notes.push(`GET ${req.originalUrl} answered on its own at its scrape timeout, ${ms(at - shared.started)} (round #${stored.id})`);
+        seat.leave();
+        answer = { stored, text };
+      }
+    } else answer = await seat.result;
+
     if (res.destroyed) return;
-    // The exporter could not run the round (out of file descriptors, ...): the scrape fails, as the
-    // exporter's fault, rather than reporting the server down.
-    if (report.skipped) return void res.status(503).type('text/plain').send(`exporter error ${report.skipped}: the probe could not run (round #${stored.id})\n`);
-    recordUp(store, report);
-    const metrics = store.text();
-    if (debug) res.type('text/plain').send(`Logs for the probe (round #${stored.id}):\n${stored.log.join('\n')}\n\nMetrics that would have been returned:\n${metrics}`);
-    else res.type(store.registry.contentType).send(metrics);
+    const { stored, text } = answer;
+    if (text === undefined) return void res.status(503).type('text/plain').send(`exporter error ${stored.skipped}: the probe could not run (round #${stored.id})\n`);
+    if (debug) res.type('text/plain').send(`Logs for the probe (round #${stored.id}):\n${stored.log.join('\n')}\n\nMetrics that would have been returned:\n${text}`);
+    else res.type(Registry.PROMETHEUS_CONTENT_TYPE).send(text);
   };
 }

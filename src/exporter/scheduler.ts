@@ -58,6 +58,32 @@ interface TargetState {
 /** When target i of n first falls due, in ms after the start: spread evenly over its interval. */
 export const firstRoundOffset = (i: number, n: number, interval: number): number => (n > 0 ? Math.floor((i * interval) / n) : 0);
 
+/** Slot lengths a scheduler may start its rounds on, longest first: each divides 5 s, 10 s, 15 s, 30 s, 1 min. */
+export const slotLengths = [1000, 500, 250, 100, 50, 25, 10, 5] as const;
+/** Below this many rounds a second every round has a timer of its own. */
+export const slotsFromRate = 5;
+/** Rounds a slot is sized to hold. */
+export const roundsPerSlot = 8;
+
+/**
+ * The slot rounds start on, in ms, or 0 for none. Waking the process costs more CPU than a small
+ * probe itself (a listing probe alone on its wake-up costs 1.6-1.9 times what one started with
+ * seven others does), so with many targets the rounds that fall due within one slot start
+ * together, on one timer: the longest slot of `slotLengths` that holds about `roundsPerSlot`
+ * rounds at the targets' rate and divides every interval, so each target's rounds stay exactly
+ * one interval apart and only its first round moves, by less than a slot. Few targets, or an
+ * interval no slot divides: no slots, every round on its own timer, as due.
+ */
+export function slotLength(intervals: readonly number[]): number {
+  const rate = intervals.reduce((sum, interval) => sum + 1000 / interval, 0);
+  if (rate < slotsFromRate) return 0;
+  const wanted = (1000 * roundsPerSlot) / rate;
+  return slotLengths.find((slot) => slot <= wanted && intervals.every((interval) => interval % slot === 0)) ?? 0;
+}
+
+/** The first slot boundary at or after `due` (slots counted from `origin`); `due` itself without slots. */
+export const slotStart = (due: number, origin: number, slot: number): number => (slot > 0 ? origin + Math.ceil((due - origin) / slot) * slot : due);
+
 /**
  * Probes every target in the background, decoupled from scrapes so several Prometheus replicas do
  * not multiply the load on the model. Each target has one loop, so its probes never overlap.
@@ -68,6 +94,10 @@ export class Scheduler {
   readonly #states: TargetState[];
   readonly #probed: Set<string>;
   #loops: Promise<void>[] = [];
+  /** Rounds start on slots of this length (0: each when due); see slotLength. */
+  readonly #slot: number;
+  /** The timer of each slot some loop waits for, by its start: one per slot, whatever the number of rounds in it. */
+  readonly #wakeups = new Map<number, Promise<void>>();
 
   constructor(config: { targets: readonly Target[]; modules: Readonly<Record<string, Module>> }, options: SchedulerOptions) {
     this.#o = { clock: realClock, ...options };
@@ -81,6 +111,12 @@ export class Scheduler {
     // Series of targets whose probing is unchanged keep their values (a reason gauge removed would
     // restart the `for` of the rules that read it); new or changed ones start afresh.
     for (const { target, module } of this.#states) if (!this.#probed.has(target.name)) initSeries(this.#o.store, target.name, module);
+    this.#slot = slotLength(this.#states.map((s) => s.target.interval));
+  }
+
+  /** The slot length rounds start on (0: none). */
+  get slot(): number {
+    return this.#slot;
   }
 
   get targets(): readonly Target[] {
@@ -94,7 +130,8 @@ export class Scheduler {
    */
   start(): void {
     const n = this.#states.length;
-    this.#loops = this.#states.map((state, i) => this.#loop(state, firstRoundOffset(i, n, state.target.interval)));
+    const origin = this.#o.clock.now();
+    this.#loops = this.#states.map((state, i) => this.#loop(state, origin, firstRoundOffset(i, n, state.target.interval)));
   }
 
   /** True once every target has completed a full round: its series then mean something. */
@@ -121,7 +158,22 @@ export class Scheduler {
     await Promise.all(this.#loops);
   }
 
-  async #loop(state: TargetState, offset: number): Promise<void> {
+  /**
+   * Waits until `at`. With slots, every loop whose round starts at `at` waits on one timer (the
+   * signal of the loop that set it is enough: every loop's signal aborts together, at stop).
+   */
+  #sleepUntil(at: number, stop: AbortSignal): Promise<void> {
+    const { clock } = this.#o;
+    if (this.#slot === 0) return clock.sleep(at - clock.now(), stop);
+    let wakeup = this.#wakeups.get(at);
+    if (wakeup === undefined) {
+      wakeup = clock.sleep(at - clock.now(), stop).then(() => void this.#wakeups.delete(at));
+      this.#wakeups.set(at, wakeup);
+    }
+    return wakeup;
+  }
+
+  async #loop(state: TargetState, origin: number, offset: number): Promise<void> {
     const { clock } = this.#o;
     // Each loop follows the scheduler's stop through a signal of its own: the listeners every
     // round adds (its sleep, its probes' deadlines) then sit on a list of one or two, not on one
@@ -132,10 +184,11 @@ export class Scheduler {
     const stop = own.signal;
     // Rounds fall due on a fixed grid, one interval apart: a timer that fires late does not push
     // every later round back, so the spread between targets holds.
-    let due = clock.now() + offset;
+    // With slots (see slotLength), a round starts at the first slot boundary at or after it is due.
+    let due = origin + offset;
     while (!stop.aborted) {
-      const wait = due - clock.now();
-      if (wait > 0) await clock.sleep(wait, stop);
+      const at = slotStart(due, origin, this.#slot);
+      if (at - clock.now() > 0) await this.#sleepUntil(at, stop);
       if (stop.aborted) break;
       await this.#round(state, stop);
       // A round that overran its interval: the next one starts at once, and the grid moves with it

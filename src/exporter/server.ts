@@ -8,13 +8,13 @@ import { componentRegistry } from '../lib/build-info.ts';
 import type { ListenAddress } from '../lib/flags.ts';
 import type { Logger } from '../lib/log.ts';
 import { webGuard, type WebConfig } from '../lib/web-config.ts';
-import { createOpsApp, listen, type Listening } from '../lib/web.ts';
+import { createOpsApp, listen, type Listening, type StreamedMetrics } from '../lib/web.ts';
 import { localErrorCodes } from '../probing/errors.ts';
 import { RoundHistory } from './history.ts';
-import { probeHandler } from './probe-handler.ts';
+import { probeHandler, probeJoinedCounter } from './probe-handler.ts';
 import { allMetrics } from '../probing/round.ts';
 import { Scheduler } from './scheduler.ts';
-import { SeriesStore } from '../probing/series.ts';
+import { SeriesStore, type WriteOptions } from '../probing/series.ts';
 import { exporterStatusPage, roundLog } from './status-page.ts';
 
 export interface ExporterOptions {
@@ -31,6 +31,8 @@ export interface ExporterOptions {
   webConfig?: WebConfig | undefined;
   /** Links in the status page's navigation to the other components (--web.link): name -> URL. */
   links?: Readonly<Record<string, string>> | undefined;
+  /** How /metrics writes the targets' series: slice size, rendering time between turns, and (tests) the clock and the turn. */
+  metricsWrite?: WriteOptions | undefined;
 }
 
 export interface RunningExporter extends Listening {
@@ -41,27 +43,39 @@ export interface RunningExporter extends Listening {
 
 /**
  * What /metrics serves: the component's own metrics (process, build, reloads) as prom-client
- * renders them, then every target's series as the store renders them. Only metrics() is used.
+ * renders them, then every target's series as the store writes them: in slices, giving the event
+ * loop a turn every 25 ms of rendering, so probes stay on schedule while a large exposition is
+ * written (src/lib/web.ts streams it, gzips it, and lets concurrent scrapes share one rendering).
  */
-class Exposition extends Registry {
+class Exposition implements StreamedMetrics {
   readonly #component: Registry;
   readonly #store: SeriesStore;
-  constructor(component: Registry, store: SeriesStore) {
-    super();
+  readonly #options: WriteOptions;
+  readonly #renders: Counter;
+  constructor(component: Registry, store: SeriesStore, renders: Counter, options: WriteOptions) {
     this.#component = component;
     this.#store = store;
+    this.#renders = renders;
+    this.#options = options;
   }
-  override async metrics(): Promise<string> {
-    return `${await this.#component.metrics()}${this.#store.text()}`;
+  get contentType(): string {
+    return this.#component.contentType;
+  }
+  async write(sink: (chunk: string) => void): Promise<void> {
+    this.#renders.inc();
+    sink(await this.#component.metrics());
+    await this.#store.write(sink, this.#options);
   }
 }
 
 /** The exporter's own metrics (besides the targets' series and the config reloader's). */
-export function exporterRegistry(): { registry: Registry; skipped: Counter } {
+export function exporterRegistry(): { registry: Registry; skipped: Counter; joined: Counter; renders: Counter } {
   const registry = componentRegistry();
   const skipped = new Counter({ name: 'qwen_sentinel_exporter_rounds_skipped_total', help: "Rounds not run for a reason of the exporter's own (code: EMFILE, ENFILE out of file descriptors, EADDRNOTAVAIL out of local ports, ENOBUFS, ENOMEM); they leave the target's series as they were.", labelNames: ['code'], registers: [registry] });
   for (const code of localErrorCodes) skipped.inc({ code }, 0);
-  return { registry, skipped };
+  const renders = new Counter({ name: 'qwen_sentinel_exporter_metrics_renders_total', help: 'Renderings of the /metrics exposition (this one included); scrapes that arrive while one is under way share it, so an HA pair of Prometheus servers can cost one.', registers: [registry] });
+  const joined = probeJoinedCounter(registry);
+  return { registry, skipped, renders, joined };
 }
 
 /** What a target's series depend on: a reload that changes none of it keeps the target "probed". */
@@ -71,8 +85,8 @@ const probingOf = (config: ExporterConfig, t: Target) => {
 };
 
 /** Starts probing and serving /metrics, /probe and the status page; used by the CLI and by `stack`. */
-export async function startExporter({ config: initial, listen: address, logger, configFile, enableLifecycle, timeoutOffsetSeconds = 0.5, webConfig, links }: ExporterOptions): Promise<RunningExporter> {
-  const { registry, skipped } = exporterRegistry();
+export async function startExporter({ config: initial, listen: address, logger, configFile, enableLifecycle, timeoutOffsetSeconds = 0.5, webConfig, links, metricsWrite }: ExporterOptions): Promise<RunningExporter> {
+  const { registry, skipped, renders, joined } = exporterRegistry();
   // The targets' series live in a store of their own, rendered to text by it: /metrics serves both.
   const store = new SeriesStore(new Registry(), { targetLabel: true, cumulative: true, metrics: allMetrics });
   const onSkipped = (_target: string, code: string) => skipped.inc({ code });
@@ -109,14 +123,14 @@ export async function startExporter({ config: initial, listen: address, logger, 
   await reloader?.started(config, configFile!.text);
 
   const app = createOpsApp({
-    registry: new Exposition(registry, store),
+    registry: new Exposition(registry, store, renders, metricsWrite ?? {}),
     isReady: () => scheduler.ready(),
     home: () => exporterStatusPage({ targets: scheduler.status(), modules: config.modules, history, external: links }),
     reloader,
     enableLifecycle,
     guard: webConfig ? webGuard(webConfig) : undefined,
   });
-  app.get('/probe', probeHandler({ config: () => config, apiKeys: () => apiKeys, history: history.probes, timeoutOffsetSeconds }));
+  app.get('/probe', probeHandler({ config: () => config, apiKeys: () => apiKeys, history: history.probes, timeoutOffsetSeconds, joined }));
   app.get('/logs', (req, res) => {
     const { status, type, body } = roundLog(history, req.query.id);
     res.status(status).type(type).send(body);

@@ -18,8 +18,18 @@ export interface TlsOptions extends ServerOptions {
   acceptClient?: ((socket: TLSSocket) => boolean) | undefined;
 }
 
+/**
+ * What /metrics serves when it renders in pieces: `write` hands the exposition to `sink` chunk by
+ * chunk (yielding to the event loop between them as it likes) and resolves once all of it is out.
+ */
+export interface StreamedMetrics {
+  readonly contentType: string;
+  write(sink: (chunk: string) => void): Promise<void>;
+}
+
 export interface OpsRoutes {
-  registry: Registry;
+  /** What /metrics serves: a prom-client registry, or an exposition rendered in pieces. */
+  registry: Registry | StreamedMetrics;
   /** Ready means: able to do the job (config loaded, first probe round done, ...). */
   isReady: () => boolean;
   /** The status page at /: plain server-rendered HTML. */
@@ -46,9 +56,8 @@ export function createOpsApp(ops: OpsRoutes): Express {
     next();
   });
   if (ops.guard) app.use(ops.guard);
-  app.get('/metrics', async (_req, res) => {
-    res.type(ops.registry.contentType).send(await ops.registry.metrics());
-  });
+  const metrics = new SharedMetrics(streamed(ops.registry));
+  app.get('/metrics', (req, res) => metrics.serve(req, res));
   app.get('/-/healthy', (_req, res) => {
     res.type('text/plain').send('Healthy.\n');
   });
@@ -72,6 +81,171 @@ export function createOpsApp(ops: OpsRoutes): Express {
     res.type('html').send(ops.home());
   });
   return app;
+}
+
+/** A prom-client registry as one piece. */
+const streamed = (source: Registry | StreamedMetrics): StreamedMetrics =>
+  'write' in source ? source : { contentType: source.contentType, write: async (sink) => sink(await source.metrics()) };
+
+// node:zlib is loaded at the first compressed answer: a process nobody scrapes with gzip never pays for it.
+const zlib = () => process.getBuiltinModule('node:zlib');
+
+/** Accept-Encoding names gzip with a q above 0 (Prometheus sends `Accept-Encoding: gzip`). */
+export function acceptsGzip(header: string | undefined): boolean {
+  for (const part of (header ?? '').split(',')) {
+    const [coding, ...params] = part.split(';').map((p) => p.trim().toLowerCase());
+    if (coding !== 'gzip') continue;
+    const q = params.find((p) => p.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
+  }
+  return false;
+}
+
+/**
+ * The chunks of one rendering as they come, kept until every reader has them: a reader that joins
+ * late starts from the first chunk, and each reads at its own pace.
+ */
+class Tape {
+  readonly chunks: Array<string | Buffer> = [];
+  done = false;
+  failed: Error | undefined;
+  #waiting: Array<() => void> = [];
+  push(chunk: string | Buffer): void {
+    this.chunks.push(chunk);
+    this.#wake();
+  }
+  end(err?: Error): void {
+    this.done = true;
+    this.failed = err;
+    this.#wake();
+  }
+  /** Resolves at the next chunk or the end. */
+  changed(): Promise<void> {
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+  #wake(): void {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const resolve of waiting) resolve();
+  }
+}
+
+/** Anything written to with backpressure: a response, a gzip stream. */
+interface Sink {
+  readonly destroyed: boolean;
+  write(chunk: string | Buffer): boolean;
+  once(event: 'drain' | 'close', listener: () => void): unknown;
+  off(event: 'drain' | 'close', listener: () => void): unknown;
+}
+
+/** Until the sink drains (or goes away). */
+const drained = (sink: Sink) =>
+  new Promise<void>((resolve) => {
+    const done = () => {
+      sink.off('drain', done);
+      sink.off('close', done);
+      resolve();
+    };
+    sink.once('drain', done);
+    sink.once('close', done);
+  });
+
+/** The chunks from the i-th on, as one: one write, one zlib job, for all that came since the last. */
+function joinedFrom(chunks: ReadonlyArray<string | Buffer>, i: number): string | Buffer {
+  if (i === chunks.length - 1) return chunks[i]!;
+  const rest = chunks.slice(i);
+  return typeof rest[0] === 'string' ? rest.join('') : Buffer.concat(rest as Buffer[]);
+}
+
+/**
+ * Copies a tape into a sink, waiting for the sink to drain whenever its buffer is full, so a slow
+ * reader holds no more than one buffer of unsent bytes beyond the tape. What came meanwhile is
+ * written at once: gzip compresses each write in a job of its own on the thread pool, and each job
+ * waits for a turn of the event loop to hand its output back. `start` runs before the first chunk
+ * (or at the end, when there is none); resolves with the tape's error, if any.
+ */
+async function play(tape: Tape, sink: Sink, start: () => void): Promise<Error | undefined> {
+  let i = 0;
+  for (;;) {
+    if (i < tape.chunks.length) {
+      if (sink.destroyed) return undefined;
+      if (i === 0) start();
+      const chunk = joinedFrom(tape.chunks, i);
+      i = tape.chunks.length;
+      if (!sink.write(chunk)) await drained(sink);
+      continue;
+    }
+    if (tape.done) {
+      if (i === 0 && !tape.failed) start();
+      return tape.failed;
+    }
+    await tape.changed();
+  }
+}
+
+/** One rendering, and its gzip once a reader asks for it. */
+interface Rendering {
+  plain: Tape;
+  gzip?: Tape;
+}
+
+/**
+ * /metrics, streamed: the exposition goes out chunk by chunk as it is rendered, gzipped (by zlib on
+ * its thread pool, off the event loop) when the scraper accepts it. Scrapes that arrive while a
+ * rendering is under way share it (both Prometheus servers of an HA pair scraping at once cost one
+ * rendering, and one compression): each gets every byte from the first. A scrape after the
+ * rendering ended starts a new one; nothing is cached. A rendering that fails before its first
+ * byte answers 500; after it, the connection is cut, so the scrape fails rather than read a
+ * truncated exposition.
+ */
+class SharedMetrics {
+  readonly #source: StreamedMetrics;
+  #current: Rendering | undefined;
+  constructor(source: StreamedMetrics) {
+    this.#source = source;
+  }
+
+  async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const rendering = this.#rendering();
+    const gzip = acceptsGzip(req.headers['accept-encoding']);
+    const tape = gzip ? (rendering.gzip ??= compressed(rendering.plain)) : rendering.plain;
+    const failed = await play(tape, res, () => {
+      res.setHeader('content-type', this.#source.contentType);
+      res.setHeader('vary', 'Accept-Encoding');
+      if (gzip) res.setHeader('content-encoding', 'gzip');
+    });
+    if (!failed) return void res.end();
+    console.error(failed);
+    if (res.headersSent) return void res.destroy();
+    res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`error rendering metrics: ${failed.message}\n`);
+  }
+
+  #rendering(): Rendering {
+    if (this.#current) return this.#current;
+    const rendering: Rendering = { plain: new Tape() };
+    this.#current = rendering;
+    const ended = (err?: Error) => {
+      if (this.#current === rendering) this.#current = undefined;
+      rendering.plain.end(err);
+    };
+    this.#source.write((chunk) => rendering.plain.push(chunk)).then(() => ended(), (err: Error) => ended(err));
+    return rendering;
+  }
+}
+
+/**
+ * The gzip of a tape, as a tape of its own. zlib hands its output back one output buffer per job
+ * on the thread pool, each waiting for a turn of the event loop: 128 KB buffers (not 16 KB) let
+ * the 0.23 MB gzip of 10,000 targets' 3.3 MB come back in two.
+ */
+function compressed(plain: Tape): Tape {
+  const out = new Tape();
+  const gzip = zlib().createGzip({ chunkSize: 128 * 1024 });
+  gzip.on('data', (chunk: Buffer) => out.push(chunk));
+  gzip.once('end', () => out.end());
+  gzip.on('error', (err) => out.end(err));
+  void play(plain, gzip, () => {}).then((err) => (err ? gzip.destroy(err) : gzip.end()));
+  return out;
 }
 
 // After a refusal the connection is half-closed at once and destroyed 500 ms later: destroying it

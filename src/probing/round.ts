@@ -94,7 +94,8 @@ export function initSeries(store: SeriesStore, target: string, module: Module): 
 
 export async function runRound(input: RoundInput): Promise<RoundReport> {
   const { target, module, store, stop, now } = input;
-  const table: Record<ProbeName, AnyProbe> = { ...probeTable, ...input.probeTable };
+  // The probe table, copied only when a test swaps probes in (a copy per round is garbage).
+  const table: Record<ProbeName, AnyProbe> = input.probeTable ? { ...probeTable, ...input.probeTable } : probeTable;
   const server = servers[module.server];
   const roundStarted = now();
   const startedAt = Date.now();
@@ -114,6 +115,9 @@ export async function runRound(input: RoundInput): Promise<RoundReport> {
     ...(target.apiKey === undefined ? {} : { authorization: `Bearer ${target.apiKey}` }),
   });
 
+  // What every probe of the round is told of the server: one object for the round.
+  const probeTarget = { url: target.url, server, model: target.model, maxResponseBytes: module.max_response_bytes };
+
   for (const name of module.probes) {
     const probe = table[name];
     const started = now();
@@ -132,7 +136,7 @@ export async function runRound(input: RoundInput): Promise<RoundReport> {
       };
       try {
         result = await probe.run({
-          target: { url: target.url, server, model: target.model, maxResponseBytes: module.max_response_bytes },
+          target: probeTarget,
           options: module.options[name],
           model,
           signal: timer.signal,
@@ -164,9 +168,10 @@ export async function runRound(input: RoundInput): Promise<RoundReport> {
       input.onProbeFailed?.(model);
     }
     store.commit(target.name, name, result.success ? staged : undefined);
-    store.set(target.name, successGauge, result.success ? 1 : 0, { probe: name });
-    store.set(target.name, durationGauge, seconds, { probe: name });
-    store.inc(target.name, probesCounter, { probe: name });
+    const labels = { probe: name };
+    store.set(target.name, successGauge, result.success ? 1 : 0, labels);
+    store.set(target.name, durationGauge, seconds, labels);
+    store.inc(target.name, probesCounter, labels);
     if (!result.success) store.inc(target.name, failuresCounter, { probe: name, reason: result.reason });
     store.only(target.name, failureReasonGauge, name, result.success ? undefined : { probe: name, reason: result.reason });
     write(`${name}: ${result.success ? 'success' : `FAILED ${result.reason}: ${result.message}`} in ${(seconds * 1000).toFixed(1)} ms`);
@@ -174,7 +179,9 @@ export async function runRound(input: RoundInput): Promise<RoundReport> {
   }
   const up = skipped === undefined && reports.length === module.probes.length && reports.every((r) => r.success);
   write(skipped ? 'round SKIPPED' : `round ${up ? 'up' : 'DOWN'}`);
-  return { target: target.name, url: target.url, module: module.name, server: server.name, model, startedAt, durationSeconds: (now() - roundStarted) / 1000, up, probes: reports, log, ...(skipped ? { skipped: skipped.code } : {}) };
+  const report: RoundReport = { target: target.name, url: target.url, module: module.name, server: server.name, model, startedAt, durationSeconds: (now() - roundStarted) / 1000, up, probes: reports, log };
+  if (skipped) report.skipped = skipped.code;
+  return report;
 }
 
 /** llm_server_up for a finished round; a model label that changed since the last round is removed. */

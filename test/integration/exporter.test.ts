@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { request } from 'node:http';
 import { after, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { parseConfig } from '../../src/cmd/config.ts';
 import { startExporter, type RunningExporter } from '../../src/exporter/server.ts';
 import { silentLogger } from '../../src/lib/log.ts';
@@ -82,6 +84,35 @@ test('the whole exposition, default process metrics included, passes promtool ch
   await eventually('a first round', 10_000, async () => ((await scrape()).includes('llm_server_up{target="healthy"') ? true : undefined));
   const text = await scrape();
   assert.match(text, /^nodejs_active_handles\{/m, 'the handle counts are still there, under their gauge name');
+  const result = await new Promise<{ code: number; out: string }>((resolve) => {
+    const child = execFile(promtool!, ['check', 'metrics'], (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: stdout + stderr }));
+    child.stdin!.end(text);
+  });
+  assert.equal(result.code, 0, result.out);
+  assert.equal(result.out.trim(), '', 'no lint warnings either');
+});
+
+test('gzip when the scraper accepts it (as Prometheus does): the same exposition, and it passes promtool check metrics', { skip: !promtool && 'promtool missing', timeout: 30_000 }, async () => {
+  const { exporter, scrape } = await setup();
+  await eventually('a first round', 10_000, async () => ((await scrape()).includes('llm_server_up{target="healthy"') ? true : undefined));
+  // node:http, so the body arrives as sent (fetch would decompress it unasked).
+  const get = (headers: Record<string, string>) =>
+    new Promise<{ headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
+      request(`${exporter.url}/metrics`, { headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+      }).on('error', reject).end();
+    });
+  const zipped = await get({ 'accept-encoding': 'gzip' });
+  assert.equal(zipped.headers['content-encoding'], 'gzip');
+  assert.match(String(zipped.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  const text = gunzipSync(zipped.body).toString();
+  assert.match(text, /^llm_server_up\{target="healthy"/m);
+  assert.match(text, /^process_cpu_seconds_total /m);
+  const plain = await get({ 'accept-encoding': 'gzip;q=0, identity' });
+  assert.equal(plain.headers['content-encoding'], undefined, 'q=0 refuses gzip');
+  assert.match(plain.body.toString(), /^# HELP /);
   const result = await new Promise<{ code: number; out: string }>((resolve) => {
     const child = execFile(promtool!, ['check', 'metrics'], (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: stdout + stderr }));
     child.stdin!.end(text);

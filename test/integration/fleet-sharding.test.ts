@@ -106,3 +106,55 @@ test('two hashmod shards over one targets file: each target in exactly one shard
     assert.deepEqual(series.map((s) => s.metric.target).sort(), expected[k], `shard ${k} has series of its own targets only`);
   }
 });
+
+// docs/adoption.md's sharded /probe job: one Prometheus, two exporters, each URL sent to the
+// exporter Prometheus' hashmod of it picks. Every target is scraped through exactly that exporter,
+// and each exporter probes the servers of its share only.
+test("the adoption guide's sharded /probe job: one Prometheus sends each URL to the exporter hashmod picks", { skip: !prometheusBin && 'prometheus missing', timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'qs-probe-shards-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const guide = await readFile(join(root, 'docs/adoption.md'), 'utf8');
+  const block = /<!-- guide: prometheus-probe-sharded -->\n```yaml\n([\s\S]*?)\n```/.exec(guide);
+  assert.ok(block, 'docs/adoption.md has the prometheus-probe-sharded block');
+  const job = (parse(block[1]!) as Yaml).scrape_configs[0];
+  const hashRule = job.relabel_configs.find((r: Yaml) => r.action === 'hashmod');
+  assert.deepEqual(hashRule.source_labels, ['__param_target'], 'the exporter is chosen by the target URL');
+  const routes = job.relabel_configs.filter((r: Yaml) => r.target_label === '__address__');
+  assert.equal(routes.length, hashRule.modulus, 'one __address__ rule per exporter');
+
+  const port = await freePort('127.0.0.1');
+  const urls = Array.from({ length: 10 }, (_, i) => `http://127.0.0.${i + 2}:${port}/v1`);
+  const exporters: string[] = [];
+  for (let k = 0; k < hashRule.modulus; k++) {
+    const exporter = await startExporter({ config: parseConfig({}), listen: { host: '127.0.0.1', port: 0 }, logger: silentLogger });
+    cleanups.push(() => exporter.close());
+    exporters.push(exporter.url.replace('http://', ''));
+    assert.equal(routes[k].regex, String(k));
+    routes[k].replacement = exporters[k];
+  }
+  job.scrape_timeout = '1s';
+  job.static_configs = [{ targets: urls, labels: { __param_module: 'openai' } }];
+  await writeFile(join(dir, 'prometheus.yml'), stringify({ global: { scrape_interval: '1s' }, scrape_configs: [job] }));
+  const webPort = await freePort('127.0.0.1');
+  const prometheus = startExternal('prometheus-probe-shards', prometheusBin!, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${webPort}`], dir, silentLogger);
+  cleanups.push(() => prometheus.stop());
+  const api = `http://127.0.0.1:${webPort}`;
+  await prometheus.ready(api);
+  const get = async (path: string) => ((await (await fetch(`${api}${path}`)).json()) as { data: Yaml }).data;
+
+  const active = await eventually('every target active', 30_000, async () => {
+    const list = (await get('/api/v1/targets')).activeTargets as Yaml[];
+    return list.length === urls.length ? list : undefined;
+  });
+  for (const t of active) {
+    const url = t.labels.instance as string;
+    assert.equal(new URL(t.scrapeUrl).host, exporters[hashmod(url, exporters.length)], `${url} is scraped through the exporter hashmod picks`);
+  }
+  assert.ok(exporters.every((_, k) => urls.some((u) => hashmod(u, exporters.length) === k)), 'each exporter has a share (else pick other addresses)');
+  // Each probe ran: llm_server_up for every URL (refused: 0), one series each.
+  const up = await eventually('llm_server_up for every URL', 30_000, async () => {
+    const result = (await get(`/api/v1/query?query=${encodeURIComponent('llm_server_up')}`)).result as Yaml[];
+    return result.length === urls.length ? result : undefined;
+  });
+  assert.deepEqual(up.map((s) => s.metric.instance).sort(), [...urls].sort());
+});

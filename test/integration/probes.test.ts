@@ -133,6 +133,20 @@ test('chat: a flat count of generated tokens ends the probe as hung at the stall
   assert.equal(reason(await run(chatProbe, s.url, { timeout: '800ms', stall_timeout: '200ms', server: 'openai' })), 'no_tokens');
 });
 
+test('chat: a deadline that cuts a stream still flowing is slow; one whose tokens stopped is a timeout (a stall mid-answer)', async () => {
+  // 2 tokens/s (a tenth of 20): 32 tokens cannot come in 1.5 s, but one comes every 500 ms.
+  const slowServer = await sim({ ttftMs: 20, tokensPerSecond: 20, fault: 'slow' });
+  const slow = await run(chatProbe, slowServer.url, { max_tokens: 32, timeout: '1500ms', stall_timeout: '1s' });
+  assert.equal(reason(slow), 'slow', JSON.stringify(slow));
+  assert.match((slow as { message: string }).message, /still generating, too slowly to finish 32 tokens in time/);
+  // Tokens flow, then generation hangs mid-answer: the last token is far older than stall_timeout.
+  const s = await sim({ ttftMs: 20, tokensPerSecond: 20 });
+  setTimeout(() => s.setFault('hang-generation'), 300).unref();
+  const stalled = await run(chatProbe, s.url, { max_tokens: 32, timeout: '2500ms', stall_timeout: '1s' });
+  assert.equal(reason(stalled), 'timeout', JSON.stringify(stalled));
+  assert.match((stalled as { message: string }).message, /the stream stalled/);
+});
+
 test('chat: 5xx, slow tokens, and the loading simulator', async () => {
   const s = await sim({ ttftMs: 20, tokensPerSecond: 100 });
   s.setFault('error');

@@ -283,6 +283,12 @@ async function stream(ctx: ProbeContext<GenerationOptions>, o: { model: string; 
     const failure = classifyError(err, signal);
     // Headers came but no token before the deadline: the engine is stuck, not the socket.
     if (failure.reason === 'timeout' && !parser.sawToken) return fail('no_tokens', 'no token before the deadline');
+    // Tokens were still coming when the deadline cut the answer short: a slow server, not a stalled
+    // one (a stall is a stall_timeout without a token, as before the first).
+    const quiet = now() - parser.lastTokenAt;
+    if (failure.reason === 'timeout' && quiet < options.stall_timeout) {
+      return fail('slow', `${parser.chunks} chunks came, the last ${Math.round(quiet)} ms before the deadline: still generating, too slowly to finish ${options.max_tokens} tokens in time`);
+    }
     return parser.sawToken ? { ...fail(failure.reason, `${failure.message}, after ${parser.chunks} chunks: the stream stalled`), afterTokens: true } : failure;
   } finally {
     discard(res.body);
@@ -325,6 +331,11 @@ export class CompletionParser {
 
   get sawToken(): boolean {
     return this.#firstToken !== undefined;
+  }
+
+  /** When the last token came (monotonic ms; 0 before the first). */
+  get lastTokenAt(): number {
+    return this.#lastToken;
   }
 
   /**
@@ -459,5 +470,5 @@ export function checkAnswer(options: GenerationOptions, g: Generation): ProbeFai
   return fail('unexpected_answer', `answer ${JSON.stringify(g.content.slice(0, 120))} does not match /${options.expect}/`);
 }
 
-export const generationReasons = [...transportReasons, 'model_missing', 'no_tokens', 'hung', 'unexpected_answer', 'saturated', 'paused', 'asleep'] as const;
+export const generationReasons = [...transportReasons, 'model_missing', 'no_tokens', 'hung', 'unexpected_answer', 'saturated', 'slow', 'paused', 'asleep'] as const;
 export const generationMetrics = [ttftGauge, rateGauge, tokensGauge, loadGauge, serverRateGauge, serverPromptGauge];

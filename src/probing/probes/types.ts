@@ -18,6 +18,7 @@ export const failureReasons = [
   'unauthorized',
   'starting',
   'saturated',
+  'slow',
   'paused',
   'asleep',
 ] as const;
