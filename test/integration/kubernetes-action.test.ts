@@ -7,7 +7,7 @@
 // a new pod can make a check pass.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,8 +16,9 @@ import { parseConfig } from '../../src/cmd/config.ts';
 import { silentLogger } from '../../src/lib/log.ts';
 import type { ActionEntry } from '../../src/remediator/history.ts';
 import { startRemediator, type RunningRemediator } from '../../src/remediator/server.ts';
+import { inCluster } from '../../src/remediator/actions/kubernetes.ts';
 import { startSim, type RunningSim } from '../../src/sim/server.ts';
-import { requireKubeBinaries, serviceAccountKubeconfig, startKubeControlPlane, waitFor, type KubeControlPlane } from '../helpers/kube.ts';
+import { requireKubeBinaries, serviceAccountKubeconfig, serviceAccountToken, startKubeControlPlane, waitFor, type KubeControlPlane } from '../helpers/kube.ts';
 import { freePort } from '../helpers/llama-server.ts';
 
 const binaries = requireKubeBinaries();
@@ -353,4 +354,40 @@ test('starting: a pod of the target not Ready within the start-up window, and a 
     await cp!.api('PATCH', `/api/v1/namespaces/${NS}/pods/qwen3-pending`, { metadata: { finalizers: null } }, { contentType: 'application/merge-patch+json' });
   }
   await waitFor('the pending pod to be gone', async () => ((await cp!.api('GET', `/api/v1/namespaces/${NS}/pods/qwen3-pending`)).status === 404 ? true : undefined), 30_000);
+});
+
+test('in-cluster credentials: the pod\'s service account (KUBERNETES_SERVICE_HOST and the mounted token and CA), no kubeconfig', { skip, timeout: 120_000 }, async () => {
+  // The files a pod of the ServiceAccount has mounted, under a root of the test's own.
+  const root = join(dir, 'in-cluster');
+  const mounted = join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
+  mkdirSync(mounted, { recursive: true });
+  writeFileSync(join(mounted, 'token'), await serviceAccountToken(cp!, NS, 'sentinel'));
+  copyFileSync(cp!.caFile, join(mounted, 'ca.crt'));
+  writeFileSync(join(mounted, 'namespace'), NS);
+  const api = new URL(cp!.apiUrl);
+  const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT, kubeconfig: process.env.KUBECONFIG };
+  process.env.KUBERNETES_SERVICE_HOST = api.hostname;
+  process.env.KUBERNETES_SERVICE_PORT = api.port;
+  // No other way in: a $KUBECONFIG would be admin's.
+  delete process.env.KUBECONFIG;
+  inCluster.root = root;
+  const before = await settled(2, '2 pods');
+  breakAll(before);
+  const [victim] = before as [PodView, PodView];
+  const r = await remediator({ method: 'delete', kubeconfig: undefined });
+  try {
+    await alert(r, { pod: victim.name, pod_uid: victim.uid });
+    const [entry] = history(r);
+    assert.equal(entry?.outcome, 'success', entry?.message);
+    assert.match(entry.message, new RegExp(`^deleted pod ${NS}/${victim.name} \\(uid ${victim.uid}\\)`));
+  } finally {
+    await r.close();
+    inCluster.root = '';
+    for (const [key, value] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port], ['KUBECONFIG', saved.kubeconfig]] as const) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  }
+  const after = await settled(2, 'the replacement pod', (list) => !list.some((p) => p.uid === victim.uid));
+  for (const p of after) sims.get(p.uid)!.setFault('none');
 });

@@ -12,8 +12,10 @@ const uidFormat = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 const labelKey = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const labelValue = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
 
-// Where a pod's service account credentials are mounted (what loadFromCluster reads).
+// Where a pod's service account credentials are mounted (what loadFromCluster reads), under
+// `inCluster.root`: '' in a pod; a test points it at a directory of its own.
 const serviceAccountToken = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+export const inCluster = { root: '' };
 
 export const kubernetesSchema = z.strictObject({
   action: z.literal('kubernetes').describe('The action kind.'),
@@ -134,7 +136,7 @@ class KubernetesAction implements Action {
       const k8s = await import('@kubernetes/client-node');
       const kc = new k8s.KubeConfig();
       if (this.#c.kubeconfig !== undefined) kc.loadFromFile(this.#c.kubeconfig);
-      else if (process.env.KUBERNETES_SERVICE_HOST && existsSync(serviceAccountToken)) kc.loadFromCluster();
+      else if (process.env.KUBERNETES_SERVICE_HOST && existsSync(`${inCluster.root}${serviceAccountToken}`)) kc.loadFromCluster(inCluster.root);
       else kc.loadFromDefault();
       return { core: kc.makeApiClient(k8s.CoreV1Api), apps: kc.makeApiClient(k8s.AppsV1Api), Observable: k8s.Observable };
     })();
