@@ -58,6 +58,7 @@ const EXPECTED_ALERTS: Record<string, { for: string | undefined | string[]; seve
   LLMServerGenerationErrors: { for: '2m', severity: 'warning', remediate: undefined },
   LLMServerEngineDead: { for: '1m', severity: 'critical', remediate: 'restart' },
   LLMServerSaturated: { for: '5m', severity: 'warning', remediate: undefined },
+  LLMServerSlow: { for: '5m', severity: 'warning', remediate: undefined },
   LLMServerUnauthorized: { for: '1m', severity: 'warning', remediate: undefined },
   LLMServerModelMissing: { for: '2m', severity: 'warning', remediate: undefined },
   LLMServerStartingTooLong: { for: '15m', severity: 'warning', remediate: undefined },

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { scaleRules, scaledStallMs, shippedDir, writeAlertmanagerConfig } from '../../src/cmd/stack/prometheus.ts';
+import { probeJob, scaleRules, scaledStallMs, shippedDir, writeAlertmanagerConfig, writePrometheusConfig } from '../../src/cmd/stack/prometheus.ts';
 import { parseConfig } from '../../src/cmd/config.ts';
 import { probes } from '../../src/probing/probes/index.ts';
 
@@ -44,4 +44,19 @@ test('the stack\'s chat probe checks for a stall in proportion to its interval (
   const config = parseConfig({ modules: { vllm: { chat: { stall_timeout: `${scaledStallMs(2000)}ms` } } }, targets: [{ name: 'qwen3', url: 'http://127.0.0.1:8000/v1', server: 'vllm' }] });
   const target = config.targets[0]!;
   assert.equal(config.modules[target.module]!.options.chat.stall_timeout, 667);
+});
+
+test('the stack keeps the shipped /probe scrape timeout (14 s) unless its interval is shorter', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'qs-stack-prom-'));
+  try {
+    const wiring = { exporter: '127.0.0.1:1', remediator: '127.0.0.1:2', alertmanager: '127.0.0.1:3', tokenFile: '/t' };
+    const timeout = async (interval: string) => (parse(await readFile(await writePrometheusConfig(dir, { ...wiring, interval }), 'utf8')).scrape_configs as Array<{ job_name: string; scrape_timeout?: string }>).find((j) => j.job_name === probeJob)!.scrape_timeout;
+    const shippedTimeout = (parse(await readFile(join(shippedDir, 'prometheus.yml'), 'utf8')).scrape_configs as Array<{ job_name: string; scrape_timeout?: string }>).find((j) => j.job_name === probeJob)!.scrape_timeout;
+    assert.equal(shippedTimeout, '14s');
+    assert.equal(await timeout('15s'), '14s');
+    assert.equal(await timeout('1m'), '14s');
+    assert.equal(await timeout('2s'), '2s', 'a timeout longer than the interval: Prometheus would refuse the config');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -80,9 +80,11 @@ export async function writePrometheusConfig(dir: string, w: Wiring): Promise<str
     const address = jobs[job.job_name];
     if (address) job.static_configs = [{ targets: [address] }];
     if (job.job_name === probeJob) {
-      // /probe is scraped at the exporter; a timeout longer than the stack's interval is invalid.
+      // /probe is scraped at the exporter. The shipped timeout stays, unless it is longer than the
+      // stack's interval (Prometheus refuses that): then the interval.
       (job.relabel_configs as Yaml[]).find((r) => r.target_label === '__address__')!.replacement = w.exporter;
-      job.scrape_timeout = w.interval;
+      const shipped = typeof job.scrape_timeout === 'string' ? parseDuration(job.scrape_timeout) : undefined;
+      if (shipped === undefined || shipped > parseDuration(w.interval)!) job.scrape_timeout = w.interval;
     }
   }
   config.alerting.alertmanagers[0].static_configs = [{ targets: [w.alertmanager] }];
