@@ -9,6 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { startBareServer } from './lib/bare-server.ts';
 import { startBurners } from './lib/burners.ts';
 import { firstModel } from './lib/chat-check.ts';
 import { latenessOf, type Lateness } from './lib/lateness.ts';
@@ -201,6 +202,21 @@ async function startProbeExporter(ctx: BenchContext, name: string, module: objec
   return startService(ctx.procs, ctx.product, name, 'exporter', [`--config.file=${config}`], join(ctx.dir, `${name}.log`), ctx.signal);
 }
 
+/**
+ * The floor of any Node HTTP service that probes: an ES module with a node:http server and one GET
+ * of the listing every 15 s through node:http, nothing else (no framework, schema, logger or
+ * metrics library). Node's own HTTP, stream and ESM code, compiled when first used, is most of the
+ * difference to a bare `node -e`. Bounded: it exits by itself after an hour, and is stopped by pid.
+ */
+const bareProber = (url: string) => `
+import http from 'node:http';
+http.createServer((req, res) => res.end('ok')).listen(0, '127.0.0.1');
+const get = () => http.get(${JSON.stringify(url)}, (res) => res.resume()).on('error', () => {});
+get();
+setInterval(get, 15_000);
+setTimeout(() => process.exit(0), 3_600_000).unref();
+`;
+
 const mb = (label: string, id: string, samples: Sample[], goal?: Figure['goal'], note?: string): Figure => ({ id, label, unit: 'MB', samples, goal, note });
 const count = (label: string, id: string, samples: Sample[], goal?: Goal, note?: string): Figure => ({ id, label, unit: 'count', samples, goal, note });
 
@@ -211,22 +227,32 @@ async function idleMemory(ctx: BenchContext, out: SuiteResult, blackbox: string 
   const exporter = await startService(ctx.procs, ctx.product, 'idle-exporter', 'exporter', [`--config.file=${config}`], join(ctx.dir, 'idle-exporter.log'), ctx.signal);
   const remediator = await startBenchRemediator(ctx, 'idle-remediator', sim.base);
   const bare = ctx.procs.spawn('bare-node', ctx.product.node, ['-e', 'setInterval(() => {}, 1000)']);
+  const bareHttp = ctx.procs.spawn('bare-node-http', ctx.product.node, ['--input-type=module', '-e', bareProber(`${sim.base}/v1/models`)]);
   const bb = blackbox ? await startBlackbox(ctx, blackbox, 'idle-blackbox') : undefined;
   const idleGoal: Goal = { op: '<=', value: 65, on: 'median', text: '<= 65 MB (issue 18)' };
   const rows: Array<[string, string, Child, Figure['goal']]> = [
     ['scale.idle.exporter.rss', 'idle exporter, one target (module vllm, 15 s): RSS', exporter.child, idleGoal],
     ['scale.idle.remediator.rss', 'idle remediator, one target: RSS', remediator.child, idleGoal],
     ['scale.idle.node.rss', 'reference: bare node -e "setInterval(...)": RSS', bare, undefined],
+    ['scale.idle.node_http.rss', 'reference: bare node:http server in ESM, GETting the same listing every 15 s: RSS', bareHttp, undefined],
     ...(bb ? [['scale.idle.blackbox.rss', 'reference: idle blackbox_exporter: RSS', bb.child, undefined] as [string, string, Child, Figure['goal']]] : []),
   ];
   const samples = new Map<string, Sample[]>(rows.map(([id]) => [id, []]));
+  const split = new Map<string, { anon: number; file: number }>();
   await sleep(ctx.mode === 'quick' ? 10_000 : 20_000, undefined, { signal: ctx.signal });
   for (let i = 0; i < 3; i++) {
-    for (const [id, , child] of rows) samples.get(id)!.push(value(memoryMB(child.pid).rss));
+    for (const [id, , child] of rows) {
+      const m = memoryMB(child.pid);
+      samples.get(id)!.push(value(m.rss));
+      split.set(id, m);
+    }
     if (i < 2) await sleep(5000, undefined, { signal: ctx.signal });
   }
-  for (const [id, label, , goal] of rows) out.figures.push(mb(label, id, samples.get(id)!, goal));
-  await Promise.all([exporter.child.stop(), remediator.child.stop(), bare.stop(), bb?.child.stop(), sim.child.stop()]);
+  for (const [id, label, , goal] of rows) {
+    const m = split.get(id)!;
+    out.figures.push(mb(label, id, samples.get(id)!, goal, `last sample: ${m.anon.toFixed(1)} MB anonymous (heaps, stacks) + ${m.file.toFixed(1)} MB file-backed (pages of the binary and libraries it touched, shared with other processes running them)`));
+  }
+  await Promise.all([exporter.child.stop(), remediator.child.stop(), bare.stop(), bareHttp.stop(), bb?.child.stop(), sim.child.stop()]);
 }
 
 /**
@@ -314,9 +340,11 @@ async function seriesPerTarget(ctx: BenchContext, out: SuiteResult, blackbox: st
 async function probeDriven(ctx: BenchContext, out: SuiteResult, blackbox: string | undefined, stubUrl: string, module: object): Promise<void> {
   const quick = ctx.mode === 'quick';
   const intervals = quick ? 1 : 4;
-  const warmupMs = quick ? 5000 : T;
   for (const n of [100, 1000]) {
     ctx.signal.throwIfAborted();
+    // Node compiles the probing path while it runs it: at 100 targets (6.7 requests/s) the first
+    // minute is still JIT work (Go has none), so the full run warms up for 4 intervals there.
+    const warmupMs = quick ? 5000 : n === 100 ? 4 * T : T;
     ctx.log(`${n} targets through /probe: exporter, then blackbox_exporter`);
     const urls = Array.from({ length: n }, (_, k) => `${stubUrl}/m${100_000 + k}/v1`);
     const exporter = await startProbeExporter(ctx, `probe-exporter-${n}`, module);
@@ -327,6 +355,13 @@ async function probeDriven(ctx: BenchContext, out: SuiteResult, blackbox: string
       await exporter.child.stop(10_000);
     }
     const bb = blackbox ? await runBlackbox(ctx, blackbox, `probe-blackbox-${n}`, urls, warmupMs, intervals * T) : undefined;
+    const floor = await startBareServer(ctx, `probe-floor-${n}`, 30 * 60_000, 'probe');
+    let bare: DriveResult;
+    try {
+      bare = await driveProbes({ origin: floor.url, paths: urls.map(oursPath), intervalMs: T, warmupMs, windowMs: intervals * T, pid: floor.child.pid, ok: oursOk, signal: ctx.signal });
+    } finally {
+      await floor.child.stop(5000);
+    }
     const at = `${n.toLocaleString('en')} targets through /probe`;
     const kinds = (r: DriveResult) => Object.entries(r.failureKinds).map(([k, c]) => `${k} x${c}`).join(', ');
     const drove = (r: DriveResult) => `${r.answers} answers, ${r.failures} failed${r.failures ? ` (${kinds(r)})` : ''}, ${r.retried} sent again after a stale kept-alive socket; driver at most ${r.lagMs.toFixed(0)} ms behind schedule`;
@@ -341,6 +376,8 @@ async function probeDriven(ctx: BenchContext, out: SuiteResult, blackbox: string
         { id: `scale.probe.${n}.cpu_ratio`, label: `${at}: exporter / blackbox_exporter CPU per probe`, unit: 'x', samples: [value(ours.cpuPerAnswerMs / bb.cpuPerAnswerMs)], goal: n === 100 ? { op: '<=', value: 1, on: 'median', text: '<= 1x (issue 18)' } : { op: '<=', value: 0.5, on: 'median', text: '<= 0.5x (issue 18)' } },
       );
     }
+    out.figures.push({ id: `scale.probe.${n}.floor_cpu_per_probe`, label: `${at}: reference: bare node:http /probe (one GET of the listing per request, nothing else): CPU per answer`, unit: 'ms', samples: [value(bare.cpuPerAnswerMs)], note: `${drove(bare)}; bench/lib/bare-server.ts (probe)` });
+    if (bb) out.figures.push({ id: `scale.probe.${n}.floor_ratio`, label: `${at}: reference: bare node:http /probe / blackbox_exporter CPU per answer (the floor of a Node /probe)`, unit: 'x', samples: [value(bare.cpuPerAnswerMs / bb.cpuPerAnswerMs)] });
   }
 }
 

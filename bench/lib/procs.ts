@@ -160,8 +160,10 @@ export function cpuSeconds(pid: number): number {
 }
 
 /** VmRSS and VmHWM (the peak) in MB, from /proc/PID/status. */
-export function memoryMB(pid: number): { rss: number; peak: number } {
+export function memoryMB(pid: number): { rss: number; peak: number; anon: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
-  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+  // RSS = anonymous pages (heaps, stacks) + file-backed ones (the pages of the node binary and its
+  // libraries that were touched: shared with every other process running the same binary).
+  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024, anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024 };
 }

@@ -1,4 +1,6 @@
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parse as parseQuery } from 'node:querystring';
+import { closeConnection } from '../lib/web.ts';
 import { Counter, Registry } from '../lib/prom-client.ts';
 import type { ExporterConfig } from './config.ts';
 import type { ApiKeys } from '../probing/api-keys.ts';
@@ -6,7 +8,8 @@ import type { Module } from '../probing/module.ts';
 import { defaultServer, servers } from '../servers/index.ts';
 import type { RoundHistory, StoredRound } from './history.ts';
 import { durationGauge, failureReasonGauge, initSeries, recordUp, runRound, successGauge, type ProbeReport, type RoundReport } from '../probing/round.ts';
-import { SeriesStore } from '../probing/series.ts';
+import type { GaugeDef, Labels } from '../probing/series.ts';
+import { ProbeStore } from './probe-store.ts';
 import { Coalescer } from './coalesce.ts';
 
 /** A /probe request that cannot be run: answered with this status and reason. */
@@ -31,8 +34,18 @@ export function hostAllowed(url: URL, allowed: readonly string[] | undefined): b
   });
 }
 
-function parseRequest(req: Request, config: ExporterConfig) {
-  const param = (name: string) => (typeof req.query[name] === 'string' ? (req.query[name] as string) : undefined);
+/** The request's query, parsed as Express' default ("simple") parser does: a repeated name gives a list. */
+function queryOf(path: string): ReturnType<typeof parseQuery> {
+  const at = path.indexOf('?');
+  return parseQuery(at < 0 ? '' : path.slice(at + 1));
+}
+
+function parseRequest(req: IncomingMessage, config: ExporterConfig) {
+  const query = queryOf(req.url ?? '');
+  const param = (name: string) => {
+    const value = query[name];
+    return typeof value === 'string' ? value : undefined;
+  };
   const targetText = param('target');
   if (!targetText) throw new ProbeRequestError(400, 'target parameter is missing (e.g. ?target=http://127.0.0.1:8000/v1&module=vllm)');
   let url: URL;
@@ -49,7 +62,7 @@ function parseRequest(req: Request, config: ExporterConfig) {
   const model = param('model');
   const server = servers[module.server];
   if (model === undefined && server.requiresModel) throw new ProbeRequestError(400, `a module for server type ${server.name} needs the model parameter (&model=${server.exampleModel})`);
-  const header = req.get('x-prometheus-scrape-timeout-seconds');
+  const header = req.headers['x-prometheus-scrape-timeout-seconds'];
   const scrapeTimeout = header === undefined ? undefined : Number(header);
   if (scrapeTimeout !== undefined && !(scrapeTimeout > 0)) throw new ProbeRequestError(400, `X-Prometheus-Scrape-Timeout-Seconds: not a positive number: "${header}"`);
   return { url: targetText.replace(/\/+$/, ''), module, model, scrapeTimeout, debug: param('debug') === 'true' };
@@ -65,14 +78,11 @@ export function probeJoinedCounter(registry?: Registry): Counter {
 }
 
 /**
- * A round's store that keeps every call made to it, in order, and which probes are done: a
- * request that joined the round but must answer before it ends (its scrape timeout is earlier)
- * replays them into a store of its own and answers how far the round got.
+ * A round's store, which also notes which probes are done and when the last one ended: a request
+ * that joined the round but must answer before it ends (its scrape timeout is earlier) answers
+ * from a copy of it, with the probes not done by then failed.
  */
-class RecordingStore extends SeriesStore {
-  readonly #calls: Array<(store: SeriesStore) => void> = [];
-  /** Calls the store makes to itself (commit sets gauges) are part of the outer call. */
-  #depth = 0;
+class RoundStore extends ProbeStore {
   /** The probes done so far, as the round recorded them. */
   readonly done = new Map<string, ProbeReport>();
   /** Monotonic time the last probe ended (the round's start before the first). */
@@ -80,28 +90,13 @@ class RecordingStore extends SeriesStore {
   readonly #now: () => number;
 
   constructor(now: () => number) {
-    super(new Registry(), { targetLabel: false, cumulative: false });
+    super();
     this.#now = now;
     this.lastDoneAt = now();
   }
 
-  #keep(replay: (store: SeriesStore) => void, apply: () => void): void {
-    if (this.#depth === 0) this.#calls.push(replay);
-    this.#depth += 1;
-    try {
-      apply();
-    } finally {
-      this.#depth -= 1;
-    }
-  }
-
-  replay(into: SeriesStore): void {
-    for (const call of this.#calls) call(into);
-  }
-
-  override set(...a: Parameters<SeriesStore['set']>): void {
-    this.#keep((s) => s.set(...a), () => super.set(...a));
-    const [, def, value, labels] = a;
+  override set(target: string, def: GaugeDef, value: number, labels?: Labels): void {
+    super.set(target, def, value, labels);
     const probe = labels?.probe as ProbeReport['probe'] | undefined;
     if (probe === undefined) return;
     if (def === successGauge) {
@@ -113,27 +108,10 @@ class RecordingStore extends SeriesStore {
     }
   }
 
-  override only(...a: Parameters<SeriesStore['only']>): void {
-    this.#keep((s) => s.only(...a), () => super.only(...a));
-    const [, def, probe, labels] = a;
+  override only(target: string, def: GaugeDef, probe: string, labels: Labels | undefined): void {
+    super.only(target, def, probe, labels);
     const report = this.done.get(probe);
     if (def === failureReasonGauge && report && labels?.reason !== undefined) report.reason = labels.reason as ProbeReport['reason'];
-  }
-
-  override inc(...a: Parameters<SeriesStore['inc']>): void {
-    this.#keep((s) => s.inc(...a), () => super.inc(...a));
-  }
-
-  override observe(...a: Parameters<SeriesStore['observe']>): void {
-    this.#keep((s) => s.observe(...a), () => super.observe(...a));
-  }
-
-  override remove(...a: Parameters<SeriesStore['remove']>): void {
-    this.#keep((s) => s.remove(...a), () => super.remove(...a));
-  }
-
-  override commit(...a: Parameters<SeriesStore['commit']>): void {
-    this.#keep((s) => s.commit(...a), () => super.commit(...a));
   }
 }
 
@@ -146,7 +124,7 @@ interface SharedRound {
   deadline: number | undefined;
   /** Monotonic ms. */
   started: number;
-  store: RecordingStore;
+  store: RoundStore;
   /** The request that started it (path and query). */
   first: string;
   /** The head of the round's log: the requests that started and joined it. */
@@ -167,8 +145,7 @@ const ms = (t: number) => `+${t.toFixed(1)} ms`;
  * its own cut by that deadline would have answered.
  */
 function cutShort(shared: SharedRound, url: string, model: string | undefined, arrived: number, at: number, log: string[]): { report: RoundReport; text: string } {
-  const view = new SeriesStore(new Registry(), { targetLabel: false, cumulative: false });
-  shared.store.replay(view);
+  const view = shared.store.copy();
   const probes: ProbeReport[] = [];
   let underWay = true;
   for (const name of shared.module.probes) {
@@ -203,6 +180,30 @@ function cutShort(shared: SharedRound, url: string, model: string | undefined, a
   return { report, text: view.text() };
 }
 
+const plainText = 'text/plain; charset=utf-8';
+
+/**
+ * Answers as Express' res.status(status).type(type).send(text) did (the same header lines),
+ * without its work per answer: parsing and formatting the content type twice, the freshness check
+ * (no ETag or Last-Modified here). Node sends no body to a HEAD request. When the request's body
+ * has still not arrived once the answer is out, the connection ends (closeConnection), as in
+ * createOpsApp: a GET without a body is complete by then.
+ */
+function reply(req: IncomingMessage, res: ServerResponse, status: number, type: string, text: string): void {
+  if (!req.complete) res.once('finish', () => req.complete || closeConnection(req, res));
+  res.statusCode = status;
+  res.setHeader('Content-Type', type);
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
+}
+
+/** What threw where nothing should: a 500 while nothing was sent (as Express' final handler), else the connection goes. */
+function failed(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  if (res.headersSent) return void req.socket.destroy();
+  console.error(err);
+  reply(req, res, 500, plainText, 'Internal Server Error\n');
+}
+
 export interface ProbeHandlerOptions {
   config: () => ExporterConfig;
   apiKeys: () => ApiKeys;
@@ -215,7 +216,7 @@ export interface ProbeHandlerOptions {
 
 /**
  * GET /probe?target=URL&module=NAME[&model=M][&debug=true], blackbox_exporter's multi-target
- * pattern: runs the module's round now and answers its series from a fresh registry (no `target`
+ * pattern: runs the module's round now and answers its series from a store of its own (no `target`
  * label: Prometheus' relabelling sets it). The round ends before the scrape timeout.
  *
  * Requests for the same round (target URL, module, model; the module's API key) that come while
@@ -224,30 +225,33 @@ export interface ProbeHandlerOptions {
  * only once every request for it has gone; a joined request whose own deadline comes first answers
  * then, with what the round has done so far. Nothing is kept after the round ends.
  */
-export function probeHandler(o: ProbeHandlerOptions) {
+export function probeHandler(o: ProbeHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const rounds = new Coalescer<SharedRound, Finished>();
   const joined = o.joined ?? probeJoinedCounter();
   const now = () => performance.now();
-  return async (req: Request, res: Response) => {
+  const serve = async (req: IncomingMessage, res: ServerResponse) => {
     let request: ReturnType<typeof parseRequest>;
     try {
       request = parseRequest(req, o.config());
     } catch (err) {
       if (!(err instanceof ProbeRequestError)) throw err;
-      return void res.status(err.status).type('text/plain').send(`${err.message}\n`);
+      return reply(req, res, err.status, plainText, `${err.message}\n`);
     }
+    const path = req.url ?? '';
     const { url, module, model, scrapeTimeout, debug } = request;
     const apiKey = o.apiKeys().forModule(module.name);
     const arrived = now();
     const deadline = scrapeTimeout === undefined ? undefined : arrived + Math.max(0, scrapeTimeout - o.timeoutOffsetSeconds) * 1000;
 
     const start = (stop: AbortSignal) => {
-      const store = new RecordingStore(now);
-      const shared: SharedRound = { module, apiKey, deadline, started: arrived, store, first: req.originalUrl, notes: [`GET ${req.originalUrl}`] };
+      const store = new RoundStore(now);
+      const shared: SharedRound = { module, apiKey, deadline, started: arrived, store, first: path, notes: [`GET ${path}`] };
       const result = (async (): Promise<Finished> => {
         initSeries(store, url, module);
         const report = await runRound({ target: { name: url, url, model, timeout: module.timeout, apiKey }, module, store, stop, now, deadline });
-        const stored = o.history.add({ ...report, log: [...shared.notes, ...report.log] });
+        // The report is this round's own: the requests' lines go at the head of its log, uncopied.
+        report.log.unshift(...shared.notes);
+        const stored = o.history.add(report);
         // The exporter could not run the round (out of file descriptors, ...): the scrape fails, as
         // the exporter's fault, rather than reporting the server down.
         if (report.skipped) return { stored };
@@ -262,7 +266,7 @@ export function probeHandler(o: ProbeHandlerOptions) {
     const shared = seat.context;
     if (seat.joined) {
       joined.inc();
-      shared.notes.push(`GET ${req.originalUrl} joined this round at ${ms(arrived - shared.started)}`);
+      shared.notes.push(`GET ${path} joined this round at ${ms(arrived - shared.started)}`);
     }
 
     let answer: Finished;
@@ -274,9 +278,9 @@ export function probeHandler(o: ProbeHandlerOptions) {
       if (first !== undefined) answer = first;
       else {
         const at = now();
-        const { report, text } = cutShort(shared, url, model, arrived, at, [`GET ${req.originalUrl} joined the round of GET ${shared.first} at ${ms(arrived - shared.started)}; its own scrape timeout ended first, at ${ms(at - shared.started)}: the probes not done by then answer timeout`]);
+        const { report, text } = cutShort(shared, url, model, arrived, at, [`GET ${path} joined the round of GET ${shared.first} at ${ms(arrived - shared.started)}; its own scrape timeout ended first, at ${ms(at - shared.started)}: the probes not done by then answer timeout`]);
         const stored = o.history.add(report);
-        shared.notes.push(`GET ${req.originalUrl} answered on its own at its scrape timeout, ${ms(at - shared.started)} (round #${stored.id})`);
+        shared.notes.push(`GET ${path} answered on its own at its scrape timeout, ${ms(at - shared.started)} (round #${stored.id})`);
         seat.leave();
         answer = { stored, text };
       }
@@ -284,8 +288,9 @@ export function probeHandler(o: ProbeHandlerOptions) {
 
     if (res.destroyed) return;
     const { stored, text } = answer;
-    if (text === undefined) return void res.status(503).type('text/plain').send(`exporter error ${stored.skipped}: the probe could not run (round #${stored.id})\n`);
-    if (debug) res.type('text/plain').send(`Logs for the probe (round #${stored.id}):\n${stored.log.join('\n')}\n\nMetrics that would have been returned:\n${text}`);
-    else res.type(Registry.PROMETHEUS_CONTENT_TYPE).send(text);
+    if (text === undefined) return reply(req, res, 503, plainText, `exporter error ${stored.skipped}: the probe could not run (round #${stored.id})\n`);
+    if (debug) reply(req, res, 200, plainText, `Logs for the probe (round #${stored.id}):\n${stored.log.join('\n')}\n\nMetrics that would have been returned:\n${text}`);
+    else reply(req, res, 200, Registry.PROMETHEUS_CONTENT_TYPE, text);
   };
+  return (req, res) => void serve(req, res).catch((err: unknown) => failed(req, res, err));
 }

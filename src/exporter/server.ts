@@ -129,8 +129,9 @@ export async function startExporter({ config: initial, listen: address, logger, 
     reloader,
     enableLifecycle,
     guard: webConfig ? webGuard(webConfig) : undefined,
+    // Prometheus' busiest path: served before Express when no guard is set (createOpsApp).
+    plain: [{ method: 'GET', path: '/probe', handle: probeHandler({ config: () => config, apiKeys: () => apiKeys, history: history.probes, timeoutOffsetSeconds, joined }) }],
   });
-  app.get('/probe', probeHandler({ config: () => config, apiKeys: () => apiKeys, history: history.probes, timeoutOffsetSeconds, joined }));
   app.get('/logs', (req, res) => {
     const { status, type, body } = roundLog(history, req.query.id);
     res.status(status).type(type).send(body);

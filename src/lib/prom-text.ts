@@ -1,5 +1,14 @@
-// Reads a model server's own /metrics: only sample lines, summed per metric name over its labels
-// (vLLM labels by engine, SGLang by rank); comments, exemplars and timestamps are ignored.
+// The Prometheus text format (0.0.4), both ways. Writing: escapes and numbers as prom-client
+// writes them, for the exporter's own stores. Reading a model server's own /metrics: only sample
+// lines, summed per metric name over its labels (vLLM labels by engine, SGLang by rank); comments,
+// exemplars and timestamps are ignored.
+
+/** A label value, escaped: backslash, double quote and newline. */
+export const escapeLabelValue = (v: string) => (/[\\"\n]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v);
+/** HELP text, escaped: backslash and newline. */
+export const escapeHelp = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+/** A sample value: NaN, +Inf and -Inf spelled as the format wants. */
+export const formatValue = (v: number) => (Number.isNaN(v) ? 'NaN' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : String(v));
 
 /** Sums every sample of each wanted metric family; names absent from the text are absent here. */
 export function sumSamples(text: string, names: readonly string[]): Map<string, number> {

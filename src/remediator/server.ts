@@ -18,7 +18,7 @@ import { TargetSet } from './targets.ts';
 import { remediatorStatusPage } from './status-page.ts';
 import { loadToken } from './token.ts';
 import { probeVerifier } from './verify.ts';
-import { hasToken, webhookRouter, type WebhookSettings } from './webhook.ts';
+import { hasToken, webhookHandler, type WebhookSettings } from './webhook.ts';
 
 export interface RemediatorServerOptions {
   config: Config;
@@ -126,9 +126,9 @@ export async function startRemediator(o: RemediatorServerOptions): Promise<Runni
     enableLifecycle: o.enableLifecycle,
     // Basic auth guards every path; a request with the webhook's own token (Alertmanager) passes.
     guard: o.webConfig ? webGuard(o.webConfig, { skip: (req) => bearer(req.get('authorization')) }) : undefined,
+    plain: [{ method: 'POST', path: '/webhook', handle: webhookHandler({ settings, remediator: () => r, metrics, logger: o.logger }) }],
   });
   app.use(apiRouter({ remediator: () => r, authorized: bearer }));
-  app.use(webhookRouter({ settings, remediator: () => r, metrics, logger: o.logger }));
   // Listen first: if the port is taken, no model server has been started to be left behind.
   const listening = await listen(app, o.listen, o.webConfig?.tls);
   if (!o.webConfig?.tls && !loopback(o.listen.host)) o.logger.warn({ address: o.listen.host }, 'listening beyond loopback without TLS: the webhook token travels in clear text (set tls_server_config in --web.config.file)');

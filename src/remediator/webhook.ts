@@ -1,8 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import express, { type RequestHandler, type Router } from 'express';
+import { hash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express from 'express';
 import type { Logger } from '../lib/log.ts';
-import { closeConnection } from '../lib/web.ts';
-import { webhookSchema } from './alert-schema.ts';
+import { closeConnection, type PlainHandler } from '../lib/web.ts';
+import { parseWebhook } from './alert-schema.ts';
 import type { RemediatorMetrics } from './metrics.ts';
 import type { Remediator } from './remediator.ts';
 import type { Trigger } from './stages.ts';
@@ -21,7 +22,7 @@ export interface WebhookOptions {
   logger: Logger;
 }
 
-const digest = (text: string) => createHash('sha256').update(text).digest();
+const digest = (text: string) => hash('sha256', text, 'buffer');
 
 // The configured token's digest, kept until a reload changes the token.
 let known: { token: string; digest: Buffer } | undefined;
@@ -35,46 +36,68 @@ export function hasToken(header: string | undefined, token: string): boolean {
   return timingSafeEqual(digest(match[1]!), known.digest);
 }
 
+// Express' req.is(), on a plain request: a body, with a Content-Type of that media type.
+const expressIs = express.request.is as (this: IncomingMessage, type: string) => string | false | null;
+
 /**
- * POST /webhook. Alertmanager retries 5xx and transport errors but never 4xx, so every bad request
- * gets a 4xx (and executes nothing), and the answer never waits for the restart. A refusal ends the
+ * Whether the body is announced as JSON, as Express' req.is('application/json') decides (a body
+ * must be announced, by Content-Length or Transfer-Encoding; parameters such as charset allowed).
+ * The Content-Type Alertmanager sends is answered without parsing it.
+ */
+function announcesJson(req: IncomingMessage): boolean {
+  const type = req.headers['content-type'];
+  if (type !== 'application/json') return Boolean(expressIs.call(req, 'application/json'));
+  return req.headers['transfer-encoding'] !== undefined || !Number.isNaN(Number(req.headers['content-length']));
+}
+
+/** Content-Encoding absent or `identity` (any case). */
+const notCompressed = (encoding: string | undefined) => encoding === undefined || encoding.toLowerCase() === 'identity';
+
+/**
+ * POST /webhook, as a plain node:http handler: it is the remediator's one busy path (a storm of
+ * alerts, an HA pair of Alertmanagers), so it pays for no routing, middleware or response helpers.
+ * Alertmanager retries 5xx and transport errors but never 4xx, so every bad request gets a 4xx
+ * (and executes nothing), and the answer never waits for the restart. A refusal ends the
  * connection and reads no more of the body: a sender must not hold a socket for as long as it likes.
  */
-export function webhookRouter(o: WebhookOptions): Router {
-  const router = express.Router();
-
-  const reply = (res: express.Response, code: number, body: object) => {
+export function webhookHandler(o: WebhookOptions): PlainHandler {
+  const reply = (res: ServerResponse, code: number, body: object) => {
     o.metrics.requests.inc({ code: String(code) });
-    res.status(code).json(body);
+    const text = JSON.stringify(body);
+    res.writeHead(code, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
   };
-  const refuse = (req: express.Request, res: express.Response, code: number, body: object) => {
+  const refuse = (req: IncomingMessage, res: ServerResponse, code: number, body: object) => {
     closeConnection(req, res);
     reply(res, code, body);
   };
   const tooLarge = () => ({ error: `body larger than ${o.settings.maxBodyBytes} bytes` });
 
-  const authenticate: RequestHandler = (req, res, next) => {
-    if (hasToken(req.get('authorization'), o.settings.token)) return next();
-    o.logger.warn({ remote: req.ip, user_agent: req.get('user-agent')?.slice(0, 200) }, 'webhook rejected: missing or wrong bearer token');
-    res.set('www-authenticate', 'Bearer');
-    refuse(req, res, 401, { error: 'missing or wrong bearer token' });
-  };
-
-  // Refused before a byte of the body is read: a body that is not JSON, or announced over the limit.
-  const headers: RequestHandler = (req, res, next) => {
-    if (!req.is('application/json') || !['identity', undefined].includes(req.get('content-encoding')?.toLowerCase())) {
-      o.logger.warn({ content_type: req.get('content-type')?.slice(0, 200), content_encoding: req.get('content-encoding')?.slice(0, 200) }, 'webhook rejected: not JSON');
-      return refuse(req, res, 415, { error: 'expected Content-Type: application/json (not compressed)' });
+  // Refused before a byte of the body is read: no token; a body that is not JSON, or announced
+  // over the limit. Returns whether the request may go on.
+  const admit = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const header = (name: string) => req.headers[name] as string | undefined;
+    if (!hasToken(header('authorization'), o.settings.token)) {
+      o.logger.warn({ remote: req.socket.remoteAddress, user_agent: header('user-agent')?.slice(0, 200) }, 'webhook rejected: missing or wrong bearer token');
+      res.setHeader('www-authenticate', 'Bearer');
+      refuse(req, res, 401, { error: 'missing or wrong bearer token' });
+      return false;
     }
-    const length = Number(req.get('content-length') ?? 0);
-    if (!(length > o.settings.maxBodyBytes)) return next();
+    if (!announcesJson(req) || !notCompressed(header('content-encoding'))) {
+      o.logger.warn({ content_type: header('content-type')?.slice(0, 200), content_encoding: header('content-encoding')?.slice(0, 200) }, 'webhook rejected: not JSON');
+      refuse(req, res, 415, { error: 'expected Content-Type: application/json (not compressed)' });
+      return false;
+    }
+    const length = Number(header('content-length') ?? 0);
+    if (!(length > o.settings.maxBodyBytes)) return true;
     o.logger.warn({ content_length: length }, 'webhook rejected: body larger than max_body_bytes');
     refuse(req, res, 413, tooLarge());
+    return false;
   };
 
   // The limit holds while the body streams in (a chunked body announces no length): 413 as soon
   // as it is passed, not after the sender chose to stop.
-  const readBody: RequestHandler = (req, res, next) => {
+  const readBody = (req: IncomingMessage, res: ServerResponse, then: (text: string) => void) => {
     const limit = o.settings.maxBodyBytes;
     const chunks: Buffer[] = [];
     let size = 0;
@@ -91,20 +114,21 @@ export function webhookRouter(o: WebhookOptions): Router {
     req.on('end', () => {
       if (done) return;
       done = true;
-      try {
-        req.body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch (err) {
-        o.logger.warn({ err: (err as Error).message.slice(0, 200) }, 'webhook rejected: unreadable body');
-        return reply(res, 400, { error: `invalid JSON: ${(err as Error).message.slice(0, 200)}` });
-      }
-      next();
+      then((chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8'));
     });
     // Aborted by the sender: there is no one to answer.
     req.on('error', () => (done = true));
   };
 
-  const accept: RequestHandler = (req, res) => {
-    const parsed = webhookSchema.safeParse(req.body);
+  const accept = (res: ServerResponse, text: string) => {
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (err) {
+      o.logger.warn({ err: (err as Error).message.slice(0, 200) }, 'webhook rejected: unreadable body');
+      return reply(res, 400, { error: `invalid JSON: ${(err as Error).message.slice(0, 200)}` });
+    }
+    const parsed = parseWebhook(body);
     if (!parsed.success) {
       const issues = parsed.error.issues.slice(0, 10).map((i) => `${i.path.join('.').slice(0, 100) || '(body)'}: ${i.message.slice(0, 200)}`);
       o.logger.warn({ issues }, 'webhook rejected: not an Alertmanager v4 payload');
@@ -117,6 +141,16 @@ export function webhookRouter(o: WebhookOptions): Router {
     reply(res, 200, { status: 'accepted', decisions: decisions.length > 100 ? `${decisions.length} alerts` : decisions });
   };
 
-  router.post('/webhook', authenticate, headers, readBody, accept);
-  return router;
+  return (req, res) => {
+    if (!admit(req, res)) return;
+    readBody(req, res, (text) => {
+      // Called from a stream event, outside any router: what throws is answered 500 (retried).
+      try {
+        accept(res, text);
+      } catch (err) {
+        o.logger.error({ err: (err as Error).message, stack: (err as Error).stack }, 'internal error in the webhook');
+        if (!res.headersSent) reply(res, 500, { error: 'internal error' });
+      }
+    });
+  };
 }

@@ -3,14 +3,17 @@ import { test } from 'node:test';
 import express from 'express';
 import request from 'supertest';
 import { silentLogger } from '../../src/lib/log.ts';
-import { webhookRouter } from '../../src/remediator/webhook.ts';
+import { Registry } from '../../src/lib/prom-client.ts';
+import { createOpsApp, listen } from '../../src/lib/web.ts';
+import { webhookHandler } from '../../src/remediator/webhook.ts';
 import { payload, setupRemediator } from '../helpers/fakes.ts';
 
 const token = 'test-token-0123456789abcdef';
 
 async function app(maxBodyBytes = 4096) {
   const { remediator, action, metrics } = await setupRemediator();
-  const server = express().use(webhookRouter({ settings: { token, maxBodyBytes }, remediator: () => remediator, metrics, logger: silentLogger }));
+  const handle = webhookHandler({ settings: { token, maxBodyBytes }, remediator: () => remediator, metrics, logger: silentLogger });
+  const server = express().post('/webhook', (req, res) => handle(req, res));
   return { server, action, remediator, metrics };
 }
 
@@ -77,4 +80,43 @@ test('a refusal ends the connection (Connection: close)', async () => {
   const tooLarge = await request(server).post('/webhook').set(auth).set('connection', 'keep-alive').send({ ...payload({}), padding: 'x'.repeat(10_000) });
   assert.equal(tooLarge.status, 413);
   assert.equal(tooLarge.headers.connection, 'close');
+});
+
+// createOpsApp hands POST /webhook (with any query) to the plain handler before Express; another
+// spelling (a trailing slash), and every request once a guard is set, goes through Express (and the
+// guard) to the same handler.
+test('served beside the ops routes: the same answers with or without Express in front', async () => {
+  const { remediator, metrics } = await setupRemediator();
+  const handle = webhookHandler({ settings: { token, maxBodyBytes: 4096 }, remediator: () => remediator, metrics, logger: silentLogger });
+  const plain = [{ method: 'POST' as const, path: '/webhook', handle }];
+  const guard: express.RequestHandler = (_req, res, next) => {
+    res.setHeader('x-guarded', '1');
+    next();
+  };
+  for (const guarded of [false, true]) {
+    const server = await listen(createOpsApp({ registry: new Registry(), isReady: () => true, home: () => '', plain, guard: guarded ? guard : undefined }), { host: '127.0.0.1', port: 0 });
+    try {
+      const post = (path: string, headers: Record<string, string> = auth) => fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(payload({ status: 'resolved' })) });
+      for (const path of ['/webhook', '/webhook?x=1', '/webhook/']) {
+        const res = await post(path);
+        const what = `${path}${guarded ? ' behind a guard' : ''}`;
+        assert.equal(res.status, 200, what);
+        assert.equal(res.headers.get('x-guarded'), guarded ? '1' : null, what);
+        assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8', what);
+        assert.deepEqual(await res.json(), { status: 'accepted', decisions: [{ alertname: 'LLMServerDown', target: 'qwen3', decision: 'resolved' }] }, what);
+      }
+      const refused = await post('/webhook', {});
+      assert.equal(refused.status, 401);
+      assert.equal(refused.headers.get('www-authenticate'), 'Bearer');
+      assert.equal(refused.headers.get('connection'), 'close');
+      await refused.arrayBuffer();
+      const get = await fetch(`${server.url}/webhook`, { headers: auth });
+      assert.equal(get.status, 404);
+      await get.arrayBuffer();
+    } finally {
+      await server.close();
+    }
+  }
+  assert.match(await metrics.registry.metrics(), /llm_remediation_webhook_requests_total\{code="200"\} 6/);
+  assert.match(await metrics.registry.metrics(), /llm_remediation_webhook_requests_total\{code="401"\} 2/);
 });
