@@ -160,7 +160,9 @@ async function main(argv: string[]): Promise<number> {
     notes,
     results,
   };
-  const written = await writeResults(resultsDir, record, args.latest);
+  // An interrupted run (a signal, --max-minutes) holds part of its suites: never the latest.
+  if (record.interrupted && args.latest) notes.push(`Interrupted: latest-${args.mode}.* left as they were.`);
+  const written = await writeResults(resultsDir, record, args.latest && !record.interrupted);
   process.stdout.write(`${markdown(record)}\n`);
   log(`wrote ${written.filter((f) => f.endsWith('.md')).join(', ')}`);
   if (args.keep || failed) log(`logs kept in ${dir}`);

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-import { setFlagsFromString } from 'node:v8';
 import { ConfigError, ListenError } from './lib/errors.ts';
 import { UsageError } from './lib/flags.ts';
 import { StartupError } from './lib/lifecycle.ts';
 import { version } from './lib/version.ts';
+import { collectOnce, limitHeapGrowth, smallYoungGeneration } from './lib/v8-memory.ts';
 
 interface Command {
   run(argv: string[]): Promise<number | void>;
@@ -23,19 +23,6 @@ const commands: Record<string, { load: () => Promise<Command>; summary: string }
 
 /** The commands that run for weeks: their memory is what an operator sees. */
 const services = new Set(['exporter', 'remediator']);
-
-/**
- * The services allocate little, and briefly, per probe or webhook: V8's default young generation
- * (16 MB semi-spaces) would keep some 30 MB of RSS for garbage that a 1 MB one collects as cheaply.
- * An operator's own --max-semi-space-size (on the command line or in NODE_OPTIONS) wins.
- */
-function smallYoungGeneration(): void {
-  const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.includes('semi-space'));
-  if (given) return;
-  setFlagsFromString('--max-semi-space-size=1');
-  // Set at run time, the cap alone is not enough: the young generation has started to grow.
-  setFlagsFromString('--semi-space-growth-factor=1');
-}
 
 const usage = `Usage: qwen-sentinel <command> [flags]
 
@@ -64,8 +51,12 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`qwen-sentinel: unknown command "${first}"\n\n${usage}`);
     return 2;
   }
-  if (services.has(first)) smallYoungGeneration();
+  const service = services.has(first);
+  if (service) smallYoungGeneration();
   const command = await entry.load();
+  // Once the command's code is loaded, before its config is parsed (10,000 targets' config already
+  // takes a full collection, whose limit with V8's own factor let the heap reach 200 MB).
+  if (service && limitHeapGrowth()) collectOnce();
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${command.usage}\n`);
     return 0;

@@ -1,5 +1,3 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { ConfigSource } from '../lib/reloader.ts';
 import { parseConfig, readConfigFile } from './config.ts';
 import { readApiKeys } from '../probing/api-keys.ts';
@@ -50,47 +48,7 @@ export function parseTimeoutOffset(text: string): number {
   return seconds;
 }
 
-/**
- * How far V8 lets the old generation grow past what the last full collection kept, in percent:
- * V8's own choice (up to 4 times the live heap when collections are cheap) made a 10,000-target
- * exporter with some 80 MB live sit at 300-470 MB RSS, most of it garbage awaiting the next
- * collection; at 50 % it holds 220-250 MB, with a full collection every few seconds instead of
- * every half minute and no more CPU per probe (measured). An explicit --heap-growing-percent on
- * node's command line wins.
- */
-export const heapGrowingPercent = 50;
-
-/**
- * Sets V8's heap growing factor, unless node was started with one. V8 reads it whenever a full
- * collection sets the next limit, so setting it at start-up, before the targets' heap is built,
- * acts as the command-line flag would. `setFlags` is a seam for tests.
- */
-export function limitHeapGrowth(execArgv: readonly string[] = process.execArgv, setFlags: (flags: string) => void = setFlagsFromString): boolean {
-  if (execArgv.some((a) => /^--heap[-_]growing[-_]percent(=|$)/.test(a))) return false;
-  setFlags(`--heap-growing-percent=${heapGrowingPercent}`);
-  return true;
-}
-
-/**
- * One full collection now, so the factor set above applies from here on. The last one (while the
- * modules loaded) set the old generation's next limit with V8's own factor, up to 4 times the
- * 13 MB then live: the heap would reach some 50 MB before the next, and V8 keeps those pages
- * (1,000 targets: 121 MB RSS without this, 110 with it). Uses V8's gc function, exposed for this
- * one call.
- */
-export function collectOnce(): void {
-  setFlagsFromString('--expose-gc');
-  try {
-    (runInNewContext('gc') as () => void)();
-  } finally {
-    setFlagsFromString('--no-expose-gc');
-  }
-}
-
 export async function runExporter(argv: string[]): Promise<void> {
-  // First, before the config is parsed (10,000 targets' config already takes a full collection,
-  // whose limit, with V8's own factor, let the heap reach 200 MB at start-up).
-  if (limitHeapGrowth()) collectOnce();
   const flags = parseFlags(argv, exporterFlags);
   const logger = loggerFromFlags('exporter', flags);
   const { config, configFile } = await exporterConfig(flags['config.file'], flags.target);

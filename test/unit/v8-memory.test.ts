@@ -1,11 +1,11 @@
-// The exporter sets V8's heap growing factor at start-up (src/cmd/exporter.ts), unless node was
+// The services set V8's heap growing factor at start-up (src/lib/v8-memory.ts, from src/cli.ts), unless node was
 // started with one of its own: the operator's flag wins. It then runs one full collection, with
 // V8's gc function exposed for that call only.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setImmediate as turn } from 'node:timers/promises';
 import { runInNewContext } from 'node:vm';
-import { collectOnce, heapGrowingPercent, limitHeapGrowth } from '../../src/cmd/exporter.ts';
+import { collectOnce, heapGrowingPercent, limitHeapGrowth, smallYoungGeneration } from '../../src/lib/v8-memory.ts';
 
 test('the heap growing factor is set when node was started without one', () => {
   const set: string[] = [];
@@ -34,4 +34,13 @@ test('collectOnce runs a full collection and leaves gc unexposed', async () => {
   collectOnce();
   assert.equal(ref!.deref(), undefined, 'an unreachable object was collected');
   assert.equal(runInNewContext('typeof gc'), 'undefined', 'gc is not exposed to code that runs later');
+});
+
+test("the young generation is capped at 1 MB semi-spaces, unless node was given its own size", () => {
+  const set: string[] = [];
+  assert.equal(smallYoungGeneration(['--enable-source-maps'], (flags) => void set.push(flags)), true);
+  assert.deepEqual(set, ['--max-semi-space-size=1', '--semi-space-growth-factor=1']);
+  const none: string[] = [];
+  assert.equal(smallYoungGeneration(['--max-semi-space-size=16'], (flags) => void none.push(flags)), false);
+  assert.deepEqual(none, []);
 });
