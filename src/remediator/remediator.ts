@@ -3,7 +3,7 @@ import type { ActionOutcome, RestartContext, Verdict } from './actions/types.ts'
 import { toWall, type Clock } from './clock.ts';
 import type { ActionEntry, ActionHistory } from './history.ts';
 import type { RemediatorMetrics } from './metrics.ts';
-import { dedupeKey, invalidTriggerReason, recentRestarts, stages, type Decision, type ManagedTarget, type Stage, type StageInput, type Trigger } from './stages.ts';
+import { circuitClosesAt, dedupeKey, invalidTriggerReason, recentRestarts, stages, type Decision, type ManagedTarget, type Stage, type StageInput, type Trigger } from './stages.ts';
 import type { StateStore, TargetRecord } from './state.ts';
 import type { Verifier } from './verify.ts';
 
@@ -578,7 +578,7 @@ export class Remediator {
         restarts: r?.restarts ?? 0,
         unexpected_exits: r?.unexpectedExits ?? 0,
         recent_restarts: recent,
-        circuit: { open: circuitOpen, max_restarts: t.circuit.maxRestarts, window_seconds: t.circuit.windowMs / 1000 },
+        circuit: { open: circuitOpen, max_restarts: t.circuit.maxRestarts, window_seconds: t.circuit.windowMs / 1000, closes_at: circuitOpen ? iso(circuitClosesAt(t, r!, now)!) : null },
         cooldown_until: cooling ? iso(r!.cooldownUntil) : null,
         started_at: r?.startedAt === undefined ? null : iso(r.startedAt),
         last_action: r?.lastAction ?? null,

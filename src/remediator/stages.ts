@@ -115,6 +115,16 @@ export function recentRestarts(target: ManagedTarget, record: TargetRecord, now:
 }
 
 /**
+ * When an open circuit closes by itself (monotonic ms): once enough of its restarts have left the
+ * window that fewer than max_restarts remain. Undefined while it is closed.
+ */
+export function circuitClosesAt(target: ManagedTarget, record: TargetRecord, now: number): number | undefined {
+  const inside = record.restartTimes.filter((t) => now - t < target.circuit.windowMs).sort((a, b) => a - b);
+  const surplus = inside.length - target.circuit.maxRestarts;
+  return surplus < 0 ? undefined : inside[surplus]! + target.circuit.windowMs;
+}
+
+/**
  * The per-target stages, in order. A trigger reaching the end is a restart. (Before these:
  * resolved, not_matching, invalid labels and unknown_target, which need no target; then
  * `invalid` again for an alert the target's action refuses, see Action.refuse.)

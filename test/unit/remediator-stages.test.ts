@@ -345,3 +345,24 @@ test('a reload replacing a target: a decision queued before it runs on the new t
   assert.equal(s.action.calls.length, 1, 'the replaced action ran nothing more');
   assert.equal(replacement.calls.length, 1, 'the new target acted');
 });
+
+test('an open circuit says when it closes by itself, and it does close then', async () => {
+  const s = await setupRemediator({ cooldownMs: 1000, startupTimeoutMs: 10_000, circuit: { maxRestarts: 2, windowMs: 600_000 } });
+  s.action.restart = async () => ({ ok: true, message: 'restarted' }); // but it never answers
+  for (let i = 0; i < 3; i++) {
+    await s.decide(payload({ fingerprint: `f${i}` }));
+    s.clock.advance(20_000);
+  }
+  const [open] = s.remediator.snapshot();
+  assert.equal(open!.state, 'circuit_open');
+  assert.equal(open!.recent_restarts, 2, 'the third alert found the circuit open');
+  const closesAt = Date.parse(open!.circuit.closes_at!);
+  assert.ok(closesAt > s.clock.wall() && closesAt <= s.clock.wall() + 600_000, open!.circuit.closes_at!);
+  // Two restarts in the window, at most 2 allowed: it closes when the first leaves the window.
+  s.clock.advance(closesAt - s.clock.wall() - 1);
+  assert.equal(s.remediator.snapshot()[0]!.state, 'circuit_open', 'a millisecond before closes_at');
+  s.clock.advance(2);
+  const [closed] = s.remediator.snapshot();
+  assert.notEqual(closed!.state, 'circuit_open', 'just after closes_at');
+  assert.equal(closed!.circuit.closes_at, null);
+});
